@@ -1,0 +1,129 @@
+"""The public Python API: a boto3-style Rekognition client and ``analyze_faces``."""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+
+import numpy as np
+
+from facelake.models.analyzer import AnalyzerConfig, Face, FaceAnalyzer
+from facelake.models.images import ImageLimits, load, read_image_param, decode
+from facelake.schemas import errors
+from facelake.schemas.rekognition import compared_face, face_detail, parse_attributes, similarity
+
+QUALITY_FILTERS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
+# QualityFilter: a face is kept when its quality score (the lowest of sharpness, a brightness
+# score that falls off toward black or white, and detection confidence, each 0-100) reaches the
+# level's bar. Our own bars: Rekognition does not publish its.
+QUALITY_BARS = {"NONE": 0.0, "LOW": 10.0, "AUTO": 25.0, "MEDIUM": 25.0, "HIGH": 45.0}
+
+
+def face_quality_score(face: Face) -> float:
+    b = face.quality["Brightness"]
+    brightness_score = min(100.0, 4.0 * min(b, 100.0 - b))  # 0 at black/white, 100 from 25 to 75
+    return min(face.quality["Sharpness"], brightness_score, face.confidence)
+
+
+@dataclass
+class AnalyzedFace:
+    """One face: ``detail`` is Rekognition's FaceDetail dict, ``embedding`` the 128-d descriptor."""
+
+    detail: dict
+    embedding: np.ndarray
+    face: Face
+
+    def distance(self, other: "AnalyzedFace") -> float:
+        return float(np.linalg.norm(self.embedding - other.embedding))
+
+    def similarity(self, other: "AnalyzedFace") -> float:
+        return similarity(self.distance(other))
+
+
+class FaceClient:
+    """A drop-in for ``boto3.client("rekognition")``'s face calls, run locally."""
+
+    def __init__(self, config: AnalyzerConfig = AnalyzerConfig(), limits: ImageLimits = ImageLimits(),
+                 analyzer: FaceAnalyzer | None = None):
+        self.analyzer = analyzer or FaceAnalyzer(config)
+        self.limits = limits
+        self.exceptions = types.SimpleNamespace(**errors.ALL_ERRORS)
+
+    def _image(self, image, name: str = "Image"):
+        if image is None:
+            raise errors.InvalidParameterException(f"{name} is required")
+        return decode(read_image_param(image, self.limits), self.limits)
+
+    def detect_faces(self, *, Image: dict, Attributes: list[str] | None = None) -> dict:
+        try:
+            attrs = parse_attributes(Attributes)
+        except ValueError as e:
+            raise errors.InvalidParameterException(str(e), "DetectFaces") from None
+        img = self._image(Image)
+        faces = self.analyzer.analyze(img, embed=False)
+        out = {"FaceDetails": [face_detail(f, img.width, img.height, attrs) for f in faces]}
+        if img.orientation_correction:
+            out["OrientationCorrection"] = img.orientation_correction
+        return out
+
+    def compare_faces(self, *, SourceImage: dict, TargetImage: dict, SimilarityThreshold: float = 80.0,
+                      QualityFilter: str = "NONE") -> dict:
+        if not isinstance(SimilarityThreshold, (int, float)) or not 0 <= SimilarityThreshold <= 100:
+            raise errors.InvalidParameterException("SimilarityThreshold must be a number from 0 to 100", "CompareFaces")
+        if QualityFilter not in QUALITY_FILTERS:
+            raise errors.InvalidParameterException(f"QualityFilter must be one of {', '.join(QUALITY_FILTERS)}",
+                                                   "CompareFaces")
+        src_img = self._image(SourceImage, "SourceImage")
+        tgt_img = self._image(TargetImage, "TargetImage")
+        bar = QUALITY_BARS[QualityFilter]
+        src_faces = [f for f in self.analyzer.analyze(src_img) if face_quality_score(f) >= bar]
+        if not src_faces:
+            raise errors.InvalidParameterException("no face found in the source image", "CompareFaces")
+        source = src_faces[0]  # the largest, as Rekognition does
+        matches, unmatched = [], []
+        for face in self.analyzer.analyze(tgt_img):
+            if face_quality_score(face) < bar:
+                continue
+            sim = similarity(float(np.linalg.norm(face.embedding - source.embedding)))
+            entry = compared_face(face, tgt_img.width, tgt_img.height)
+            if sim >= SimilarityThreshold:
+                matches.append({"Similarity": sim, "Face": entry})
+            else:
+                unmatched.append(entry)
+        matches.sort(key=lambda m: -m["Similarity"])
+        out = {
+            "SourceImageFace": {"BoundingBox": compared_face(source, src_img.width, src_img.height)["BoundingBox"],
+                                "Confidence": source.confidence},
+            "FaceMatches": matches,
+            "UnmatchedFaces": unmatched,
+        }
+        if src_img.orientation_correction:
+            out["SourceImageOrientationCorrection"] = src_img.orientation_correction
+        if tgt_img.orientation_correction:
+            out["TargetImageOrientationCorrection"] = tgt_img.orientation_correction
+        return out
+
+
+_default_client: FaceClient | None = None
+
+
+def client(config: AnalyzerConfig | None = None, limits: ImageLimits | None = None) -> FaceClient:
+    """A Rekognition-style client; ``facelake.client()`` shares one set of loaded models."""
+    global _default_client
+    if config is None and limits is None:
+        if _default_client is None:
+            _default_client = FaceClient()
+        return _default_client
+    return FaceClient(config or AnalyzerConfig(), limits or ImageLimits())
+
+
+def analyze_faces(image, attributes: list[str] | None = None) -> list[AnalyzedFace]:
+    """Every face of an image (path, fsspec URI, bytes, or RGB uint8 array), largest first."""
+    c = client()
+    try:
+        attrs = parse_attributes(attributes)
+    except ValueError as e:
+        raise errors.InvalidParameterException(str(e)) from None
+    img = load(image, c.limits)
+    return [AnalyzedFace(face_detail(f, img.width, img.height, attrs), f.embedding, f)
+            for f in c.analyzer.analyze(img)]

@@ -1,0 +1,118 @@
+"""FaceAnalyzer: the one per-image face analysis used by the API and the pipeline DoFns alike.
+
+detect (RetinaFace) -> mesh (468 points: landmarks, pose, quality) -> [dlib 5 points ->
+aligned chip -> 128-d descriptor]. Models come from the registry and load on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .dlib_face import DlibAligner, DlibEmbedder, intensity
+from .facemesh import FaceMesh, MeshResult, face_quality, head_pose, rekognition_landmarks
+from .images import DecodedImage
+from .registry import ModelRegistry
+from .retinaface import RetinaFaceDetector
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    detect_max_side: int = 640  # the detector sees the image resized to this long side
+    min_detection_score: float = 0.6  # 0..1
+    max_faces: int = 100  # the largest faces are kept, as Rekognition does
+    # Rekognition's guidance: faces of at least 40 px in a 1920x1080 image, proportionally more
+    # in larger ones; we apply the same ratio to every image (0 disables the check).
+    min_face_ratio: float = 40 / 1920
+    threads: int = 0  # onnxruntime intra-op threads (0: its default, all cores)
+
+
+@dataclass
+class Face:
+    box: np.ndarray  # x1, y1, x2, y2 in full-resolution pixels
+    confidence: float  # 0..100
+    landmarks: dict[str, tuple[float, float]]  # Rekognition type -> (x, y) full-resolution px
+    pose: dict[str, float]
+    quality: dict[str, float]
+    mesh: MeshResult = field(repr=False)
+    embedding: np.ndarray | None = None  # (128,) float32
+
+    @property
+    def area(self) -> float:
+        return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
+
+
+class FaceAnalyzer:
+    def __init__(self, config: AnalyzerConfig = AnalyzerConfig(), registry: ModelRegistry | None = None):
+        self.config = config
+        self.registry = registry or ModelRegistry(threads=config.threads)
+        self._detector = self._mesh = self._aligner = self._embedder = None
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        return self.registry.versions()
+
+    @property
+    def detector(self) -> RetinaFaceDetector:
+        if self._detector is None:
+            self._detector = RetinaFaceDetector(self.registry.get("detector"), self.config.detect_max_side,
+                                                self.config.min_detection_score)
+        return self._detector
+
+    @property
+    def mesh(self) -> FaceMesh:
+        if self._mesh is None:
+            self._mesh = FaceMesh(self.registry.get("mesh"))
+        return self._mesh
+
+    @property
+    def aligner(self) -> DlibAligner:
+        if self._aligner is None:
+            self._aligner = DlibAligner(self.registry.get("shape5"))
+        return self._aligner
+
+    @property
+    def embedder(self) -> DlibEmbedder:
+        if self._embedder is None:
+            self._embedder = DlibEmbedder(self.registry.get("embedder"))
+        return self._embedder
+
+    def analyze(self, image: DecodedImage, embed: bool = True) -> list[Face]:
+        return self.analyze_batch([image], embed)[0]
+
+    def analyze_batch(self, images: list[DecodedImage], embed: bool = True) -> list[list[Face]]:
+        """Faces of each image, largest first; detection runs as one batch."""
+        detections = self.detector.detect([im.rgb for im in images])
+        return [self._describe(im, det, embed) for im, det in zip(images, detections)]
+
+    def _describe(self, image: DecodedImage, det, embed: bool) -> list[Face]:
+        rgb = image.rgb
+        if len(det):
+            sides = np.minimum(det.boxes[:, 2] - det.boxes[:, 0], det.boxes[:, 3] - det.boxes[:, 1])
+            det = det.take(np.flatnonzero(sides >= self.config.min_face_ratio * max(rgb.shape[:2])))
+        if len(det) == 0:
+            return []
+        areas = (det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])
+        det = det.take(np.argsort(-areas, kind="stable")[: self.config.max_faces])
+        meshes = self.mesh(rgb, det.boxes, det.points[:, :2])
+        embeddings = [None] * len(det)
+        if embed:
+            gray = intensity(rgb)
+            chips = [self.aligner.chip(rgb, gray, box) for box in det.boxes]
+            embeddings = list(self.embedder(chips))
+        inv = 1.0 / image.scale
+        faces = []
+        for box, score, mesh, emb in zip(det.boxes, det.scores, meshes, embeddings):
+            full = mesh.points.copy()
+            full *= inv
+            faces.append(Face(
+                box=box * inv,
+                confidence=float(100.0 * score),
+                landmarks={k: (x * inv, y * inv) for k, (x, y) in rekognition_landmarks(mesh.points).items()},
+                pose=head_pose(full),
+                quality=face_quality(mesh.crop, mesh.crop_points),
+                mesh=mesh,
+                embedding=emb,
+            ))
+        return faces

@@ -1,0 +1,187 @@
+"""Reading and decoding images with Rekognition's limits: sources, formats, orientation, bombs.
+
+Everything that turns user input (bytes, a path, an fsspec URI, an S3 object, an array) into
+an RGB array lives here, so the API and the pipeline DoFns accept and reject the same inputs
+with the same errors.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from facelake.schemas.errors import (
+    AccessDeniedException,
+    ImageTooLargeException,
+    InvalidImageFormatException,
+    InvalidParameterException,
+    InvalidS3ObjectException,
+)
+
+Image.MAX_IMAGE_PIXELS = None  # we check the pixel count ourselves, from the header
+
+# EXIF orientation -> the rotation the stored pixels needed (Rekognition's OrientationCorrection)
+EXIF_ROTATION = {1: "ROTATE_0", 2: "ROTATE_0", 3: "ROTATE_180", 4: "ROTATE_180",
+                 5: "ROTATE_90", 6: "ROTATE_90", 7: "ROTATE_270", 8: "ROTATE_270"}
+# EXIF orientation -> the Pillow transpose that shows the image upright
+EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                  4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                  6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                  8: Image.Transpose.ROTATE_90}
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Rekognition's limits as defaults; every one can be changed."""
+
+    max_bytes: int = 5 * 1024 * 1024  # image passed as bytes
+    max_s3_bytes: int = 15 * 1024 * 1024  # image read from S3 / a path / a URI
+    min_side: int = 80  # px, each side
+    max_pixels: int = 64_000_000  # checked from the header before decoding
+    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
+    # JPEGs larger than this are decoded at a reduced scale (libjpeg DCT scaling): faces keep
+    # far more pixels than the detector and the 150 px chips need, at a fraction of the time.
+    decode_max_side: int = 2048
+
+
+@dataclass
+class DecodedImage:
+    rgb: np.ndarray  # (h, w, 3) uint8, orientation already corrected
+    width: int  # full-resolution size after orientation correction
+    height: int
+    format: str
+    orientation_correction: str | None  # set when the image carried an EXIF orientation
+
+    @property
+    def scale(self) -> float:
+        """Decoded pixels per full-resolution pixel (< 1 when decoded reduced)."""
+        return self.rgb.shape[1] / self.width
+
+
+def read_uri(uri: str, max_bytes: int, version: str | None = None) -> bytes:
+    """Bytes of a local path or fsspec URI (s3://, gs://, memory://, ...), size-checked first."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(uri, **({"version_aware": True} if version else {}))
+        kwargs = {"version_id": version} if version else {}
+        size = fs.size(path) if not version else fs.info(path, **kwargs).get("size")
+        if size is not None and size > max_bytes:
+            raise ImageTooLargeException(f"{uri} is {size} bytes; the limit is {max_bytes}")
+        with fs.open(path, "rb", **kwargs) as f:
+            data = f.read(max_bytes + 1)
+    except (ImageTooLargeException, InvalidParameterException):
+        raise
+    except FileNotFoundError as e:
+        raise InvalidS3ObjectException(f"cannot read {uri}: not found") from e
+    except PermissionError as e:
+        raise AccessDeniedException(f"cannot read {uri}: permission denied") from e
+    except IsADirectoryError as e:
+        raise InvalidParameterException(f"cannot read {uri}: it is a directory") from e
+    except (OSError, ValueError, ImportError) as e:
+        raise InvalidS3ObjectException(f"cannot read {uri}: {e}") from e
+    if len(data) > max_bytes:
+        raise ImageTooLargeException(f"{uri} is over {max_bytes} bytes")
+    return data
+
+
+def decode(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedImage:
+    """Decode image bytes to RGB, applying EXIF orientation and the limits."""
+    if not data:
+        raise InvalidImageFormatException("the image is empty (0 bytes)")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as e:
+        raise InvalidImageFormatException("not an image in a supported format") from e
+    except Exception as e:  # Pillow raises many types on corrupt headers
+        raise InvalidImageFormatException(f"unreadable image header: {e}") from e
+    if img.format not in limits.formats:
+        raise InvalidImageFormatException(
+            f"image format {img.format} is not supported (supported: {', '.join(limits.formats)})")
+    w, h = img.size
+    if w * h > limits.max_pixels:
+        raise ImageTooLargeException(f"image is {w}x{h} = {w * h} pixels; the limit is {limits.max_pixels}")
+    if min(w, h) < limits.min_side:
+        raise InvalidParameterException(f"image is {w}x{h}; each side must be at least {limits.min_side} px")
+    try:
+        orientation = img.getexif().get(0x0112)
+    except Exception:
+        orientation = None
+    try:
+        if img.format == "JPEG" and max(w, h) > limits.decode_max_side:
+            k = max(w, h) / limits.decode_max_side
+            img.draft("RGB", (int(w / k), int(h / k)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img.load()
+        rgb = _to_rgb(img)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise InvalidImageFormatException(f"corrupt or truncated image: {e}") from e
+    if orientation in EXIF_TRANSPOSE:
+        rgb = np.asarray(Image.fromarray(rgb).transpose(EXIF_TRANSPOSE[orientation]))
+        if orientation >= 5:
+            w, h = h, w
+    return DecodedImage(np.ascontiguousarray(rgb), w, h, img.format,
+                        EXIF_ROTATION.get(orientation) if orientation else None)
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    """Any Pillow mode to 8-bit RGB: 16-bit scaled down, alpha composited on white, CMYK converted."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(img).astype(np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        g = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, 2)
+    if img.mode == "F":
+        a = np.asarray(img)
+        lo, hi = float(a.min()), float(a.max())
+        g = ((a - lo) / (hi - lo or 1.0) * 255).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, 2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.asarray(img.convert("RGB"))
+
+
+def load(source, limits: ImageLimits = ImageLimits()) -> DecodedImage:
+    """An image from bytes, a path / fsspec URI, a Rekognition Image dict, or an RGB array."""
+    if isinstance(source, np.ndarray):
+        if source.dtype != np.uint8 or source.ndim != 3 or source.shape[2] != 3:
+            raise InvalidParameterException("an array image must be uint8 RGB with shape (h, w, 3)")
+        h, w = source.shape[:2]
+        if min(h, w) < limits.min_side:
+            raise InvalidParameterException(f"image is {w}x{h}; each side must be at least {limits.min_side} px")
+        return DecodedImage(np.ascontiguousarray(source), w, h, "ARRAY", None)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if len(data) > limits.max_bytes:
+            raise ImageTooLargeException(f"image is {len(data)} bytes; the limit for bytes is {limits.max_bytes}")
+        return decode(data, limits)
+    if isinstance(source, dict):
+        return decode(read_image_param(source, limits), limits)
+    if isinstance(source, (str, os.PathLike)):
+        return decode(read_uri(os.fspath(source), limits.max_s3_bytes), limits)
+    raise InvalidParameterException(f"unsupported image source of type {type(source).__name__}")
+
+
+def read_image_param(image: dict, limits: ImageLimits = ImageLimits()) -> bytes:
+    """The bytes of Rekognition's Image parameter: {"Bytes": b} or {"S3Object": {...}}."""
+    if not isinstance(image, dict) or len(image) != 1 or not ({"Bytes", "S3Object"} & set(image)):
+        raise InvalidParameterException('Image must be {"Bytes": ...} or {"S3Object": {"Bucket": ..., "Name": ...}}')
+    if "Bytes" in image:
+        data = image["Bytes"]
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidParameterException("Image.Bytes must be bytes")
+        if len(data) > limits.max_bytes:
+            raise ImageTooLargeException(f"image is {len(data)} bytes; the limit for Bytes is {limits.max_bytes}")
+        return bytes(data)
+    obj = image["S3Object"]
+    if not isinstance(obj, dict) or not obj.get("Bucket") or not obj.get("Name"):
+        raise InvalidParameterException("Image.S3Object needs Bucket and Name")
+    return read_uri(f"s3://{obj['Bucket']}/{obj['Name']}", limits.max_s3_bytes, obj.get("Version"))

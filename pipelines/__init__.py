@@ -1,0 +1,1 @@
+"""Runnable Beam pipelines, one module per job. Not built yet."""

@@ -1,0 +1,84 @@
+"""Rekognition's JSON shapes for faces: FaceDetail, ComparedFace, BoundingBox, similarity.
+
+The only place that turns analysed faces into Rekognition's CamelCase dictionaries; tests
+check every shape against botocore's own Rekognition service model.
+"""
+
+from __future__ import annotations
+
+import math
+
+# DetectFaces' Attributes values (botocore: Attribute enum)
+ATTRIBUTE_NAMES = ("DEFAULT", "ALL", "AGE_RANGE", "BEARD", "EMOTIONS", "EYE_DIRECTION", "EYEGLASSES",
+                   "EYES_OPEN", "GENDER", "MOUTH_OPEN", "MUSTACHE", "FACE_OCCLUDED", "SMILE", "SUNGLASSES")
+LANDMARK_TYPES = (
+    "eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight", "leftEyeBrowLeft", "leftEyeBrowRight",
+    "leftEyeBrowUp", "rightEyeBrowLeft", "rightEyeBrowRight", "rightEyeBrowUp", "leftEyeLeft",
+    "leftEyeRight", "leftEyeUp", "leftEyeDown", "rightEyeLeft", "rightEyeRight", "rightEyeUp",
+    "rightEyeDown", "noseLeft", "noseRight", "mouthUp", "mouthDown", "leftPupil", "rightPupil",
+    "upperJawlineLeft", "midJawlineLeft", "chinBottom", "midJawlineRight", "upperJawlineRight")
+
+# Similarity from the dlib descriptor's euclidean distance d: a logistic curve placed so that
+# dlib's own decision point d = 0.6 maps to 80 (Rekognition's default threshold):
+# similarity = 100 / (1 + exp(SLOPE * (d - D50))), D50 = 0.6 + ln(4) / SLOPE.
+# d = 0.3 -> 99.3, 0.5 -> 93.0, 0.6 -> 80.0, 0.7 -> 54.6, 0.8 -> 26.6, 0.9 -> 9.8.
+SIMILARITY_SLOPE = 12.0
+SIMILARITY_D50 = 0.6 + math.log(4.0) / SIMILARITY_SLOPE
+
+
+def similarity(distance: float) -> float:
+    """Rekognition-style similarity 0-100, strictly decreasing in the descriptor distance."""
+    z = SIMILARITY_SLOPE * (distance - SIMILARITY_D50)
+    return 100.0 / (1.0 + math.exp(min(z, 700.0)))
+
+
+def distance_for_similarity(sim: float) -> float:
+    """The descriptor distance at which similarity equals ``sim`` (inverse of ``similarity``)."""
+    sim = min(max(sim, 1e-9), 100.0 - 1e-9)
+    return SIMILARITY_D50 + math.log(100.0 / sim - 1.0) / SIMILARITY_SLOPE
+
+
+def parse_attributes(attributes) -> set[str]:
+    """Validate DetectFaces' Attributes list; returns the set of names asked for."""
+    if attributes is None:
+        return {"DEFAULT"}
+    if isinstance(attributes, str) or not all(isinstance(a, str) for a in attributes):
+        raise ValueError("Attributes must be a list of strings")
+    bad = [a for a in attributes if a not in ATTRIBUTE_NAMES]
+    if bad:
+        raise ValueError(f"unknown attribute(s) {bad}; valid: {', '.join(ATTRIBUTE_NAMES)}")
+    return set(attributes) or {"DEFAULT"}
+
+
+def _clip01(v: float) -> float:
+    return min(max(float(v), 0.0), 1.0)
+
+
+def bounding_box(box, width: int, height: int) -> dict:
+    """BoundingBox as ratios of the image size (Rekognition may report slightly outside 0..1;
+    we clip to the image)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    left, top = _clip01(x1 / width), _clip01(y1 / height)
+    return {"Width": _clip01(x2 / width) - left, "Height": _clip01(y2 / height) - top, "Left": left, "Top": top}
+
+
+def face_detail(face, width: int, height: int, attributes: set[str] | None = None) -> dict:
+    """A Rekognition FaceDetail for an analysed face (DEFAULT attributes)."""
+    return {
+        "BoundingBox": bounding_box(face.box, width, height),
+        "Landmarks": [{"Type": t, "X": float(face.landmarks[t][0] / width), "Y": float(face.landmarks[t][1] / height)}
+                      for t in LANDMARK_TYPES],
+        "Pose": {k: float(face.pose[k]) for k in ("Roll", "Yaw", "Pitch")},
+        "Quality": {k: float(min(max(face.quality[k], 0.0), 100.0)) for k in ("Brightness", "Sharpness")},
+        "Confidence": float(face.confidence),
+    }
+
+
+COMPARED_FACE_LANDMARKS = ("eyeLeft", "eyeRight", "mouthLeft", "mouthRight", "nose")
+
+
+def compared_face(face, width: int, height: int) -> dict:
+    """A Rekognition ComparedFace (CompareFaces' FaceMatches / UnmatchedFaces entries)."""
+    detail = face_detail(face, width, height)
+    detail["Landmarks"] = [lm for lm in detail["Landmarks"] if lm["Type"] in COMPARED_FACE_LANDMARKS]
+    return detail

@@ -1,0 +1,1 @@
+"""Beam PTransforms and DoFns (read, decode, detect, describe, embed, write). Not built yet."""
