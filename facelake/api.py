@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import types
 from dataclasses import dataclass
 
 import numpy as np
 
 from facelake.models.analyzer import AnalyzerConfig, Face, FaceAnalyzer
-from facelake.models.images import ImageLimits, load, read_image_param, decode
+from facelake.models.images import ImageLimits, decode, load, read_image_param
 from facelake.schemas import errors
 from facelake.schemas.rekognition import compared_face, face_detail, parse_attributes, similarity
 
@@ -40,6 +41,24 @@ class AnalyzedFace:
         return similarity(self.distance(other))
 
 
+def _operation(name: str):
+    """Label Rekognition errors raised inside a client call with the call's operation name."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def call(self, **kwargs):
+            try:
+                return method(self, **kwargs)
+            except errors.RekognitionError as e:
+                if e.operation_name == name:
+                    raise
+                raise type(e)(e.message, name) from None
+
+        return call
+
+    return wrap
+
+
 class FaceClient:
     """A drop-in for ``boto3.client("rekognition")``'s face calls, run locally."""
 
@@ -54,6 +73,7 @@ class FaceClient:
             raise errors.InvalidParameterException(f"{name} is required")
         return decode(read_image_param(image, self.limits), self.limits)
 
+    @_operation("DetectFaces")
     def detect_faces(self, *, Image: dict, Attributes: list[str] | None = None) -> dict:
         try:
             attrs = parse_attributes(Attributes)
@@ -66,6 +86,7 @@ class FaceClient:
             out["OrientationCorrection"] = img.orientation_correction
         return out
 
+    @_operation("CompareFaces")
     def compare_faces(self, *, SourceImage: dict, TargetImage: dict, SimilarityThreshold: float = 80.0,
                       QualityFilter: str = "NONE") -> dict:
         if not isinstance(SimilarityThreshold, (int, float)) or not 0 <= SimilarityThreshold <= 100:

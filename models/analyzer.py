@@ -6,11 +6,14 @@ aligned chip -> 128-d descriptor]. Models come from the registry and load on fir
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dlib_face import DlibAligner, DlibEmbedder, intensity
+from .dlib_face import DlibAligner, DlibEmbedder
 from .facemesh import FaceMesh, MeshResult, face_quality, head_pose, rekognition_landmarks
 from .images import DecodedImage
 from .registry import ModelRegistry
@@ -48,6 +51,15 @@ class FaceAnalyzer:
         self.config = config
         self.registry = registry or ModelRegistry(threads=config.threads)
         self._detector = self._mesh = self._aligner = self._embedder = None
+        self.timings: dict[str, float] = defaultdict(float)  # seconds spent per stage, cumulative
+
+    @contextmanager
+    def _stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] += time.perf_counter() - start
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -83,7 +95,8 @@ class FaceAnalyzer:
 
     def analyze_batch(self, images: list[DecodedImage], embed: bool = True) -> list[list[Face]]:
         """Faces of each image, largest first; detection runs as one batch."""
-        detections = self.detector.detect([im.rgb for im in images])
+        with self._stage("detect"):
+            detections = self.detector.detect([im.rgb for im in images])
         return [self._describe(im, det, embed) for im, det in zip(images, detections)]
 
     def _describe(self, image: DecodedImage, det, embed: bool) -> list[Face]:
@@ -95,24 +108,25 @@ class FaceAnalyzer:
             return []
         areas = (det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])
         det = det.take(np.argsort(-areas, kind="stable")[: self.config.max_faces])
-        meshes = self.mesh(rgb, det.boxes, det.points[:, :2])
+        with self._stage("mesh"):
+            meshes = self.mesh(rgb, det.boxes, det.points[:, :2])
         embeddings = [None] * len(det)
         if embed:
-            gray = intensity(rgb)
-            chips = [self.aligner.chip(rgb, gray, box) for box in det.boxes]
-            embeddings = list(self.embedder(chips))
-        inv = 1.0 / image.scale
+            with self._stage("align"):
+                chips = [self.aligner.chip(rgb, box) for box in det.boxes]
+            with self._stage("embed"):
+                embeddings = list(self.embedder(chips))
+        inv = 1.0 / image.scale  # decoded pixels -> full-resolution pixels
         faces = []
-        for box, score, mesh, emb in zip(det.boxes, det.scores, meshes, embeddings):
-            full = mesh.points.copy()
-            full *= inv
-            faces.append(Face(
-                box=box * inv,
-                confidence=float(100.0 * score),
-                landmarks={k: (x * inv, y * inv) for k, (x, y) in rekognition_landmarks(mesh.points).items()},
-                pose=head_pose(full),
-                quality=face_quality(mesh.crop, mesh.crop_points),
-                mesh=mesh,
-                embedding=emb,
-            ))
+        with self._stage("describe"):
+            for box, score, mesh, emb in zip(det.boxes, det.scores, meshes, embeddings):
+                faces.append(Face(
+                    box=box * inv,
+                    confidence=float(100.0 * score),
+                    landmarks={k: (x * inv, y * inv) for k, (x, y) in rekognition_landmarks(mesh.points).items()},
+                    pose=head_pose(mesh.points),
+                    quality=face_quality(mesh.crop, mesh.crop_points),
+                    mesh=mesh,
+                    embedding=emb,
+                ))
         return faces

@@ -100,15 +100,17 @@ def _lround(v: float) -> int:
     return int(math.floor(v + 0.5)) if v >= 0 else -int(math.floor(-v + 0.5))
 
 
+_PYR_TAPS = np.array([1, 4, 6, 4, 1], np.float32)
+
+
 def pyramid_down(img: np.ndarray) -> np.ndarray:
-    """dlib's pyramid_down<2>: 5-tap [1 4 6 4 1] filter, every other pixel, truncating /256."""
-    a = img.astype(np.int32)
-    nc = (a.shape[1] - 3) // 2
-    c = 2 * np.arange(nc)
-    rows = a[:, c] + 4 * a[:, c + 1] + 6 * a[:, c + 2] + 4 * a[:, c + 3] + a[:, c + 4]
-    r = np.arange(2, a.shape[0] - 2, 2)
-    out = rows[r - 2] + 4 * rows[r - 1] + 6 * rows[r] + 4 * rows[r + 1] + rows[r + 2]
-    return (out // 256).astype(np.uint8)
+    """dlib's pyramid_down<2>: 5-tap [1 4 6 4 1] filter centred on every other pixel from the
+    third, truncating /256. Sums are integers below 2**24, so float32 filtering is exact."""
+    h, w = img.shape[:2]
+    full = cv2.sepFilter2D(img.astype(np.float32), cv2.CV_32F, _PYR_TAPS, _PYR_TAPS)
+    nc = (w - 3) // 2
+    out = full[2:h - 2:2, 2:2 + 2 * nc:2]
+    return np.floor(out / 256.0).astype(np.uint8)
 
 
 def _warp(src: np.ndarray, chip_to_img: np.ndarray, size: int) -> np.ndarray:
@@ -122,16 +124,26 @@ class DlibAligner:
     def __init__(self, shape_arrays: dict[str, np.ndarray]):
         self.predictor = ShapePredictor5(shape_arrays)
 
-    def points(self, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
-        return self.predictor(gray, dlib_style_box(box))
+    def points(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """dlib's 5 points for the face in ``box``. Intensity is computed only on a window of
+        twice the box around the face, which holds every pixel the trees look at."""
+        left, top, right, bottom = dlib_style_box(box)
+        side = (right - left + 1) // 2
+        h, w = rgb.shape[:2]
+        x0, y0 = max(0, left - side), max(0, top - side)
+        x1, y1 = min(w, right + side + 1), min(h, bottom + side + 1)
+        gray = intensity(rgb[y0:y1, x0:x1])
+        pts = self.predictor(gray, (left - x0, top - y0, right - x0, bottom - y0))
+        return pts + (x0, y0)
 
-    def chip(self, rgb: np.ndarray, gray: np.ndarray, box: np.ndarray) -> np.ndarray:
-        return extract_chip(rgb, chip_transform(self.points(gray, box)))
+    def chip(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
+        return extract_chip(rgb, chip_transform(self.points(rgb, box)))
 
 
 def intensity(rgb: np.ndarray) -> np.ndarray:
     """dlib's grayscale: the integer mean of R, G and B."""
-    return (rgb.astype(np.uint16).sum(2) // 3).astype(np.uint8)
+    total = rgb[..., 0].astype(np.uint16) + rgb[..., 1] + rgb[..., 2]  # elementwise: far faster than sum(2)
+    return (total // 3).astype(np.uint8)
 
 
 class DlibEmbedder:

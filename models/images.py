@@ -78,7 +78,8 @@ def read_uri(uri: str, max_bytes: int, version: str | None = None) -> bytes:
     except (ImageTooLargeException, InvalidParameterException):
         raise
     except FileNotFoundError as e:
-        raise InvalidS3ObjectException(f"cannot read {uri}: not found") from e
+        missing = InvalidS3ObjectException if uri.startswith("s3://") else InvalidParameterException
+        raise missing(f"cannot read {uri}: not found") from e
     except PermissionError as e:
         raise AccessDeniedException(f"cannot read {uri}: permission denied") from e
     except IsADirectoryError as e:

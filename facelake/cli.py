@@ -1,0 +1,118 @@
+"""The ``facelake`` command line: Rekognition's face calls on local files, URIs and S3 objects.
+
+    facelake detect-faces IMAGE [--attributes ALL] [--draw OUT.png]
+    facelake compare-faces SOURCE TARGET [--similarity-threshold 80] [--quality-filter NONE] [--draw OUT.png]
+
+IMAGE is a local path, an ``s3://bucket/key`` (read through s3fs; endpoint and credentials from
+the usual AWS_* variables) or any fsspec URI. Responses are printed as JSON. Files on disk and
+URIs get the S3 size limit (15 MB), as S3 objects do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from facelake.schemas.errors import RekognitionError
+
+
+def image_param(arg: str) -> dict:
+    """A CLI image argument as Rekognition's Image parameter."""
+    if arg.startswith("s3://"):
+        bucket, _, key = arg[5:].partition("/")
+        return {"S3Object": {"Bucket": bucket, "Name": key}}
+    from facelake.models.images import ImageLimits, read_uri
+
+    return {"Bytes": read_uri(arg, ImageLimits().max_s3_bytes)}
+
+
+def draw(image: dict, faces: list[dict], out: str, colors: list[tuple[int, int, int]] | None = None) -> None:
+    """Write the image with each face's box and landmarks drawn (faces: FaceDetail-like dicts)."""
+    import cv2
+
+    from facelake.models.images import ImageLimits, decode, read_image_param
+
+    limits = ImageLimits(max_bytes=ImageLimits().max_s3_bytes)
+    rgb = decode(read_image_param(image, limits), limits).rgb.copy()
+    h, w = rgb.shape[:2]
+    thick = max(1, round(max(h, w) / 400))
+    for i, face in enumerate(faces):
+        color = colors[i] if colors else (0, 255, 0)
+        bb = face["BoundingBox"]
+        p1 = (round(bb["Left"] * w), round(bb["Top"] * h))
+        p2 = (round((bb["Left"] + bb["Width"]) * w), round((bb["Top"] + bb["Height"]) * h))
+        cv2.rectangle(rgb, p1, p2, color, thick)
+        for lm in face.get("Landmarks", []):
+            cv2.circle(rgb, (round(lm["X"] * w), round(lm["Y"] * h)), thick + 1, (255, 64, 64), -1)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        ok = cv2.imwrite(out, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    except (OSError, cv2.error) as e:
+        raise RekognitionError(f"cannot write {out}: {e}") from None
+    if not ok:
+        raise RekognitionError(f"cannot write {out} (use a .png or .jpg name in a writable folder)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facelake", description="Face analysis with Rekognition's API, run locally.")
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("detect-faces", help="detect and describe the faces of an image (DetectFaces)")
+    d.add_argument("image")
+    d.add_argument("--attributes", nargs="+", default=["DEFAULT"], help="DEFAULT, ALL or attribute names")
+    d.add_argument("--draw", metavar="OUT.png", help="also write the image with boxes and landmarks")
+    c = sub.add_parser("compare-faces", help="compare the largest face of SOURCE with the faces of TARGET")
+    c.add_argument("source")
+    c.add_argument("target")
+    c.add_argument("--similarity-threshold", type=float, default=80.0)
+    c.add_argument("--quality-filter", default="NONE", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"])
+    c.add_argument("--draw", metavar="OUT.png", help="also write TARGET with matches green, others red")
+    return p
+
+
+def run(args: argparse.Namespace) -> dict:
+    from facelake.api import FaceClient
+    from facelake.models.images import ImageLimits
+
+    client = FaceClient(limits=ImageLimits(max_bytes=ImageLimits().max_s3_bytes))
+    if args.command == "detect-faces":
+        image = image_param(args.image)
+        resp = client.detect_faces(Image=image, Attributes=args.attributes)
+        if args.draw:
+            draw(image, resp["FaceDetails"], args.draw)
+        return resp
+    source, target = image_param(args.source), image_param(args.target)
+    resp = client.compare_faces(SourceImage=source, TargetImage=target,
+                                SimilarityThreshold=args.similarity_threshold, QualityFilter=args.quality_filter)
+    if args.draw:
+        faces = [m["Face"] for m in resp["FaceMatches"]] + resp["UnmatchedFaces"]
+        colors = [(0, 200, 0)] * len(resp["FaceMatches"]) + [(220, 0, 0)] * len(resp["UnmatchedFaces"])
+        draw(target, faces, args.draw, colors)
+    return resp
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        resp = run(args)
+    except RekognitionError as e:
+        print(f"facelake: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug of ours: say so in one line (FACELAKE_DEBUG=1 for the traceback)
+        if os.environ.get("FACELAKE_DEBUG"):
+            raise
+        print(f"facelake: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    try:
+        sys.stdout.write(json.dumps(resp, indent=2) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
