@@ -63,7 +63,10 @@ def bounding_box(box, width: int, height: int) -> dict:
 
 
 def face_detail(face, width: int, height: int, attributes: set[str] | None = None) -> dict:
-    """A Rekognition FaceDetail for an analysed face (DEFAULT attributes)."""
+    """A Rekognition FaceDetail for an analysed face.
+
+    Only the DEFAULT members exist so far; ``attributes`` (from parse_attributes) will select
+    the ALL-only members once their models are in."""
     return {
         "BoundingBox": bounding_box(face.box, width, height),
         "Landmarks": [{"Type": t, "X": float(face.landmarks[t][0] / width), "Y": float(face.landmarks[t][1] / height)}

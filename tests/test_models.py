@@ -92,3 +92,26 @@ def test_no_face_in_a_photo_of_a_cat():
     from conftest import SAMPLES
 
     assert FaceAnalyzer().analyze(decode((SAMPLES / "cat.jpg").read_bytes()), embed=False) == []
+
+
+def test_small_faces_in_a_large_group_photo(insightface_images):
+    """t1.jpg at half size, tiled 3x3 into a 1920-px-wide image: 54 faces of 43-60 px."""
+    import cv2
+
+    from facelake.models.images import DecodedImage
+
+    t1 = decode(insightface_images["t1.jpg"]).rgb
+    canvas = np.tile(cv2.resize(t1, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), (3, 3, 1))
+    faces = FaceAnalyzer().analyze(DecodedImage(canvas, canvas.shape[1], canvas.shape[0], "PNG", None), embed=False)
+    assert len(faces) >= 52
+
+
+def test_a_face_filling_a_large_photo(astronaut_rgb):
+    import cv2
+
+    from facelake.models.images import DecodedImage
+
+    closeup = cv2.resize(astronaut_rgb[40:200, 160:300], None, fx=12, fy=12, interpolation=cv2.INTER_CUBIC)
+    faces = FaceAnalyzer().analyze(DecodedImage(closeup, closeup.shape[1], closeup.shape[0], "PNG", None))
+    assert len(faces) == 1 and faces[0].confidence > 95
+    assert (faces[0].box[2] - faces[0].box[0]) > 0.6 * closeup.shape[1]
