@@ -147,7 +147,7 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
-    return np.asarray(img.convert("RGB"))
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
 
 
 def load(source, limits: ImageLimits = ImageLimits()) -> DecodedImage:
