@@ -2,6 +2,7 @@
 
     facelake detect-faces IMAGE [--attributes ALL] [--draw OUT.png]
     facelake compare-faces SOURCE TARGET [--similarity-threshold 80] [--quality-filter NONE] [--draw OUT.png]
+    facelake detect SOURCE... --output OUT [--workers N] [--skip-existing] [beam options]   (see pipelines/detect.py)
 
 IMAGE is a local path, an ``s3://bucket/key`` (read through s3fs; endpoint and credentials from
 the usual AWS_* variables) or any fsspec URI. Responses are printed as JSON. Files on disk and
@@ -58,6 +59,8 @@ def draw(image: dict, faces: list[dict], out: str, colors: list[tuple[int, int, 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facelake", description="Face analysis with Rekognition's API, run locally.")
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("detect", help="analyse a photo library into Parquet with Beam (facelake detect --help)",
+                   add_help=False)
     d = sub.add_parser("detect-faces", help="detect and describe the faces of an image (DetectFaces)")
     d.add_argument("image")
     d.add_argument("--attributes", nargs="+", default=["DEFAULT"], help="DEFAULT, ALL or attribute names")
@@ -92,7 +95,32 @@ def run(args: argparse.Namespace) -> dict:
     return resp
 
 
+def detect_job(argv: list[str]) -> int:
+    """``facelake detect``: the Beam job over a photo library (facelake.pipelines.detect)."""
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)  # Beam warns about optional GCP libraries at import
+    from facelake.pipelines import detect
+
+    try:
+        return detect.main(argv)
+    except (OSError, ValueError) as e:
+        print(f"facelake detect: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["detect"]:
+        try:
+            return detect_job(argv[1:])
+        except KeyboardInterrupt:
+            return 130
+        except Exception as e:  # FACELAKE_DEBUG=1 for the traceback
+            if os.environ.get("FACELAKE_DEBUG"):
+                raise
+            print(f"facelake detect: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
     args = parser().parse_args(argv)
     try:
         resp = run(args)

@@ -17,7 +17,7 @@ from .dlib_face import DlibAligner, DlibEmbedder
 from .facemesh import FaceMesh, MeshResult, face_quality, head_pose, rekognition_landmarks
 from .images import DecodedImage
 from .registry import ModelRegistry
-from .retinaface import RetinaFaceDetector
+from .retinaface import Detections, RetinaFaceDetector
 
 
 @dataclass(frozen=True)
@@ -92,35 +92,28 @@ class FaceAnalyzer:
         return self.analyze_batch([image], embed)[0]
 
     def analyze_batch(self, images: list[DecodedImage], embed: bool = True) -> list[list[Face]]:
-        """Faces of each image, largest first; detection runs as one batch."""
+        """Faces of each image, largest first. Each model runs batched across all the images."""
         with self._stage("detect"):
-            detections = self.detector.detect([im.rgb for im in images])
-        return [self._describe(im, det, embed) for im, det in zip(images, detections)]
-
-    def _describe(self, image: DecodedImage, det, embed: bool) -> list[Face]:
-        rgb = image.rgb
-        if len(det):
-            sides = np.minimum(det.boxes[:, 2] - det.boxes[:, 0], det.boxes[:, 3] - det.boxes[:, 1])
-            det = det.take(np.flatnonzero(sides >= self.config.min_face_ratio * max(rgb.shape[:2])))
-        if len(det) == 0:
-            return []
-        areas = (det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])
-        det = det.take(np.argsort(-areas, kind="stable")[: self.config.max_faces])
+            detections = [self._select(im, det) for im, det in
+                          zip(images, self.detector.detect([im.rgb for im in images]))]
+        owners = [(i, j) for i, det in enumerate(detections) for j in range(len(det))]
         with self._stage("mesh"):
-            meshes = self.mesh(rgb, det.boxes, det.points[:, :2])
-        embeddings = [None] * len(det)
+            crops = [self.mesh.crop(images[i].rgb, detections[i].boxes[j], detections[i].points[j, :2])
+                     for i, j in owners]
+            meshes = self.mesh([c for c, _ in crops], [m for _, m in crops])
+        embeddings = [None] * len(owners)
         if embed:
             with self._stage("align"):
-                chips = [self.aligner.chip(rgb, box) for box in det.boxes]
+                chips = [self.aligner.chip(images[i].rgb, detections[i].boxes[j]) for i, j in owners]
             with self._stage("embed"):
                 embeddings = list(self.embedder(chips))
-        inv = 1.0 / image.scale  # decoded pixels -> full-resolution pixels
-        faces = []
+        faces: list[list[Face]] = [[] for _ in images]
         with self._stage("describe"):
-            for box, score, mesh, emb in zip(det.boxes, det.scores, meshes, embeddings):
-                faces.append(Face(
-                    box=box * inv,
-                    confidence=float(100.0 * score),
+            for (i, j), mesh, emb in zip(owners, meshes, embeddings):
+                inv = 1.0 / images[i].scale  # decoded pixels -> full-resolution pixels
+                faces[i].append(Face(
+                    box=detections[i].boxes[j] * inv,
+                    confidence=float(100.0 * detections[i].scores[j]),
                     landmarks={k: (x * inv, y * inv) for k, (x, y) in rekognition_landmarks(mesh.points).items()},
                     pose=head_pose(mesh.points),
                     quality=face_quality(mesh.crop, mesh.crop_points),
@@ -128,3 +121,12 @@ class FaceAnalyzer:
                     embedding=emb,
                 ))
         return faces
+
+    def _select(self, image: DecodedImage, det: Detections) -> Detections:
+        """Drop faces below the minimum size; keep the largest max_faces, largest first."""
+        if len(det) == 0:
+            return det
+        w, h = det.boxes[:, 2] - det.boxes[:, 0], det.boxes[:, 3] - det.boxes[:, 1]
+        det = det.take(np.flatnonzero(np.minimum(w, h) >= self.config.min_face_ratio * max(image.rgb.shape[:2])))
+        areas = (det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])
+        return det.take(np.argsort(-areas, kind="stable")[: self.config.max_faces])

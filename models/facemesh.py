@@ -70,22 +70,25 @@ class FaceMesh:
         self.session = session
         self.batch_size = batch_size
 
-    def __call__(self, rgb: np.ndarray, boxes: np.ndarray, eyes: np.ndarray) -> list[MeshResult]:
-        """Mesh for each face given its box (x1, y1, x2, y2) and eyes ((2, 2): image-left, image-right)."""
-        if len(boxes) == 0:
+    @staticmethod
+    def crop(rgb: np.ndarray, box: np.ndarray, eyes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The 192x192 input for a face given its box (x1, y1, x2, y2) and eyes ((2, 2):
+        image-left, image-right), with the 2x3 image -> crop matrix."""
+        m = crop_transform(box, eyes)
+        return cv2.warpAffine(rgb, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT), m
+
+    def __call__(self, crops: list[np.ndarray], mats: list[np.ndarray]) -> list[MeshResult]:
+        """Mesh every crop (faces of any number of images), in batches."""
+        if not crops:
             return []
-        mats = [crop_transform(b, e) for b, e in zip(boxes, eyes)]
-        crops = [cv2.warpAffine(rgb, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT) for m in mats]
         outs, flags = [], []
         for i in range(0, len(crops), self.batch_size):
             batch = np.stack(crops[i:i + self.batch_size]).astype(np.float32) / 255.0
             lm, flag = self.session.run(["landmarks", "face_flag"], {"crops": batch})
             outs.append(lm.reshape(len(batch), 468, 3))
             flags.append(flag.reshape(-1))
-        outs, flags = np.concatenate(outs), np.concatenate(flags)
         results = []
-        for m, crop, pts, flag in zip(mats, crops, outs, flags):
+        for m, crop, pts, flag in zip(mats, crops, np.concatenate(outs), np.concatenate(flags)):
             inv = cv2.invertAffineTransform(m)
             xy = pts[:, :2] @ inv[:, :2].T + inv[:, 2]
             z = pts[:, 2:] * np.hypot(inv[0, 0], inv[1, 0])

@@ -81,18 +81,21 @@ class RetinaFaceDetector:
         return cv2.dnn.blobFromImage(rgb, 1.0, None, tuple(MEAN_BGR.tolist()), swapRB=True)[0], scale
 
     def detect(self, images: list[np.ndarray]) -> list[Detections]:
-        """Detect faces in RGB uint8 images (run as one batch, padded to a common size)."""
+        """Detect faces in RGB uint8 images; images of the same padded size run as one batch."""
         prepared = [self.prepare(im) for im in images]
-        h = max(p[0].shape[1] for p in prepared)
-        w = max(p[0].shape[2] for p in prepared)
-        h, w = -(-h // 32) * 32, -(-w // 32) * 32
-        batch = np.zeros((len(images), 3, h, w), np.float32)
+        groups: dict[tuple[int, int], list[int]] = {}
         for i, (x, _) in enumerate(prepared):
-            batch[i, :, : x.shape[1], : x.shape[2]] = x
-        loc, conf, landm = self.session.run(["loc", "conf", "landmarks"], {"input": batch})
-        anchors = priors(h, w)
-        return [self._decode(loc[i], conf[i, :, 1], landm[i], anchors, s, im.shape)
-                for i, ((_, s), im) in enumerate(zip(prepared, images))]
+            groups.setdefault((-(-x.shape[1] // 32) * 32, -(-x.shape[2] // 32) * 32), []).append(i)
+        out: list[Detections | None] = [None] * len(images)
+        for (h, w), idx in groups.items():
+            batch = np.zeros((len(idx), 3, h, w), np.float32)
+            for k, i in enumerate(idx):
+                x = prepared[i][0]
+                batch[k, :, : x.shape[1], : x.shape[2]] = x
+            loc, conf, landm = self.session.run(["loc", "conf", "landmarks"], {"input": batch})
+            for k, i in enumerate(idx):
+                out[i] = self._decode(loc[k], conf[k, :, 1], landm[k], priors(h, w), prepared[i][1], images[i].shape)
+        return out
 
     def _decode(self, loc, score, landm, anchors, scale, shape) -> Detections:
         keep = score >= self.min_score

@@ -1,0 +1,138 @@
+"""pyarrow schemas of the images, faces and errors tables, and the row <-> Rekognition mapping.
+
+Column names are Rekognition's in snake_case; a faces row holds every FaceDetail member as a
+typed column (structs for nested members, null where the attribute was not computed), so
+``face_detail_from_row(face_row(detail, ...))`` gives the FaceDetail back unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+import pyarrow as pa
+
+MODEL_SLOTS = ("detector", "mesh", "shape5", "embedder")
+MODEL_VERSIONS = pa.struct([(slot, pa.string()) for slot in MODEL_SLOTS])
+EMBEDDING_DIM = 128
+
+_bool_attr = pa.struct([("value", pa.bool_()), ("confidence", pa.float32())])
+
+IMAGES = pa.schema([
+    ("image_id", pa.string()),  # sha256 of the file's bytes
+    ("uri", pa.string()),
+    ("width", pa.int32()),  # after EXIF orientation
+    ("height", pa.int32()),
+    ("format", pa.string()),
+    ("orientation_correction", pa.string()),  # ROTATE_0/90/180/270, null without EXIF orientation
+    ("size_bytes", pa.int64()),
+    ("face_count", pa.int32()),
+    ("run_id", pa.string()),
+    ("model_versions", MODEL_VERSIONS),
+])
+
+FACES = pa.schema([
+    ("face_id", pa.string()),  # UUID derived from image_id, face index and model versions
+    ("image_id", pa.string()),
+    ("uri", pa.string()),
+    ("face_index", pa.int32()),  # 0 = the largest face of the image
+    ("bounding_box", pa.struct([("width", pa.float32()), ("height", pa.float32()),
+                                ("left", pa.float32()), ("top", pa.float32())])),
+    ("age_range", pa.struct([("low", pa.int32()), ("high", pa.int32())])),
+    ("smile", _bool_attr),
+    ("eyeglasses", _bool_attr),
+    ("sunglasses", _bool_attr),
+    ("gender", pa.struct([("value", pa.string()), ("confidence", pa.float32())])),
+    ("beard", _bool_attr),
+    ("mustache", _bool_attr),
+    ("eyes_open", _bool_attr),
+    ("mouth_open", _bool_attr),
+    ("emotions", pa.list_(pa.struct([("type", pa.string()), ("confidence", pa.float32())]))),
+    ("landmarks", pa.list_(pa.struct([("type", pa.string()), ("x", pa.float32()), ("y", pa.float32())]))),
+    ("pose", pa.struct([("roll", pa.float32()), ("yaw", pa.float32()), ("pitch", pa.float32())])),
+    ("quality", pa.struct([("brightness", pa.float32()), ("sharpness", pa.float32())])),
+    ("confidence", pa.float32()),
+    ("face_occluded", _bool_attr),
+    ("eye_direction", pa.struct([("yaw", pa.float32()), ("pitch", pa.float32()), ("confidence", pa.float32())])),
+    ("embedding", pa.list_(pa.float32(), EMBEDDING_DIM)),
+    ("run_id", pa.string()),
+    ("model_versions", MODEL_VERSIONS),
+])
+
+ERRORS = pa.schema([
+    ("uri", pa.string()),
+    ("stage", pa.string()),  # match, read, decode, analyze
+    ("reason", pa.string()),  # machine-readable: Rekognition's exception name, or another code
+    ("message", pa.string()),
+    ("run_id", pa.string()),
+])
+
+TABLES = {"images": IMAGES, "faces": FACES, "errors": ERRORS}
+
+# FaceDetail member -> column. Every member of botocore's FaceDetail has a column.
+FACE_DETAIL_COLUMNS = {
+    "BoundingBox": "bounding_box", "AgeRange": "age_range", "Smile": "smile", "Eyeglasses": "eyeglasses",
+    "Sunglasses": "sunglasses", "Gender": "gender", "Beard": "beard", "Mustache": "mustache",
+    "EyesOpen": "eyes_open", "MouthOpen": "mouth_open", "Emotions": "emotions", "Landmarks": "landmarks",
+    "Pose": "pose", "Quality": "quality", "Confidence": "confidence", "FaceOccluded": "face_occluded",
+    "EyeDirection": "eye_direction",
+}
+_COLUMN_MEMBERS = {v: k for k, v in FACE_DETAIL_COLUMNS.items()}
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _to_snake(value):
+    if isinstance(value, dict):
+        return {snake(k): _to_snake(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_snake(v) for v in value]
+    return value
+
+
+def _to_camel(value):
+    if isinstance(value, dict):
+        return {camel(k): _to_camel(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_to_camel(v) for v in value]
+    return value
+
+
+def image_id(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def face_id(image_id_: str, face_index: int, model_versions: dict[str, str]) -> str:
+    """Deterministic, Rekognition-style FaceId: the same image and models give the same id."""
+    key = f"{image_id_}:{face_index}:" + ",".join(f"{k}={model_versions[k]}" for k in MODEL_SLOTS)
+    return str(uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16]))
+
+
+def face_row(detail: dict, *, image_id_: str, uri: str, face_index: int, embedding, run_id: str,
+             model_versions: dict[str, str]) -> dict:
+    """A faces-table row from a Rekognition FaceDetail dict."""
+    row = {col: None for col in FACES.names}
+    for member, value in detail.items():
+        row[FACE_DETAIL_COLUMNS[member]] = _to_snake(value)
+    row.update(face_id=face_id(image_id_, face_index, model_versions), image_id=image_id_, uri=uri,
+               face_index=face_index, run_id=run_id, model_versions=dict(model_versions),
+               embedding=None if embedding is None else [float(v) for v in embedding])
+    return row
+
+
+def face_detail_from_row(row: dict) -> dict:
+    """The Rekognition FaceDetail a faces-table row holds (members that are null are left out)."""
+    detail = {}
+    for col, member in _COLUMN_MEMBERS.items():
+        value = row.get(col)
+        if value is not None:
+            detail[member] = _to_camel(value)
+    # Landmark types are camelCase in Rekognition ("eyeLeft"): they are values, not keys.
+    return detail

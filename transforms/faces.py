@@ -1,0 +1,175 @@
+"""Read, decode and analyse images: the DoFns and PTransforms of face detection at scale.
+
+Each step is usable on its own in a user's pipeline. Every input leaves exactly one row: a
+record on the main output, or an error row on the ``errors`` output with the stage and a
+machine-readable reason; nothing raises out of a DoFn for bad input.
+
+Detection, description and embedding are one batched DoFn (``AnalyzeFaces``) around
+``FaceAnalyzer``, not three: passing full-resolution images between stages would cost memory
+and, on a distributed runner, serialisation, for no gain; the analyzer already runs each model
+batched across the images of a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+
+from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
+from facelake.models.images import DecodedImage, ImageLimits, decode, read_uri
+from facelake.schemas.rekognition import face_detail, parse_attributes
+from facelake.schemas.tables import MODEL_SLOTS, face_row, image_id
+
+from .progress import ProgressReporter
+from .rows import error_from_exception
+
+
+@dataclass
+class ImageRecord:
+    uri: str
+    image_id: str
+    size_bytes: int
+    data: bytes | None = field(default=None, repr=False)  # dropped once decoded
+    image: DecodedImage | None = field(default=None, repr=False)
+
+
+def _count(name: str, n: int = 1) -> None:
+    beam.metrics.Metrics.counter("facelake", name).inc(n)
+
+
+class _Reporting(beam.DoFn):
+    """A DoFn that reports progress and error rows the same way."""
+
+    stage = ""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+
+    def setup(self):
+        self.progress = ProgressReporter()
+
+    def teardown(self):
+        self.progress.flush()
+
+    def error(self, uri: str, exc: BaseException):
+        row = error_from_exception(uri, self.stage, exc, self.run_id)
+        _count("errors")
+        _count(f"errors.{row['reason']}")
+        self.progress.add(errors=1)
+        return beam.pvalue.TaggedOutput("errors", row)
+
+
+class ReadImage(_Reporting):
+    """uri -> ImageRecord with the bytes and their sha256; files already analysed (their
+    image_id in ``skip_ids``) go to the ``skipped`` output instead."""
+
+    stage = "read"
+
+    def __init__(self, run_id: str, limits: ImageLimits = ImageLimits(), skip_ids: frozenset[str] = frozenset()):
+        super().__init__(run_id)
+        self.limits, self.skip_ids = limits, skip_ids
+
+    def process(self, uri: str):
+        _count("inputs")
+        try:
+            data = read_uri(uri, self.limits.max_s3_bytes)
+        except Exception as e:
+            yield self.error(uri, e)
+            return
+        iid = image_id(data)
+        if iid in self.skip_ids:
+            _count("skipped")
+            self.progress.add(skipped=1)
+            yield beam.pvalue.TaggedOutput("skipped", uri)
+            return
+        yield ImageRecord(uri, iid, len(data), data=data)
+
+
+class DecodeImage(_Reporting):
+    """ImageRecord with bytes -> ImageRecord with the decoded, upright RGB image."""
+
+    stage = "decode"
+
+    def __init__(self, run_id: str, limits: ImageLimits = ImageLimits()):
+        super().__init__(run_id)
+        self.limits = limits
+
+    def process(self, rec: ImageRecord):
+        try:
+            image = decode(rec.data, self.limits)
+        except Exception as e:
+            yield self.error(rec.uri, e)
+            return
+        yield ImageRecord(rec.uri, rec.image_id, rec.size_bytes, image=image)
+
+
+class AnalyzeBatch(_Reporting):
+    """A batch of decoded ImageRecords -> image rows (main) and face rows (``faces``).
+
+    The models load once per worker, in setup(). If a batch fails as a whole, its images are
+    retried one by one so that only the image at fault becomes an error row.
+    """
+
+    stage = "analyze"
+
+    def __init__(self, run_id: str, config: AnalyzerConfig = AnalyzerConfig(), attributes=("DEFAULT",),
+                 embed: bool = True):
+        super().__init__(run_id)
+        self.config, self.attributes, self.embed = config, parse_attributes(list(attributes)), embed
+
+    def setup(self):
+        super().setup()
+        self.analyzer = FaceAnalyzer(self.config)
+        self.versions = {k: self.analyzer.model_versions[k] for k in MODEL_SLOTS}
+
+    def process(self, batch: list[ImageRecord]):
+        try:
+            results = list(zip(batch, self.analyzer.analyze_batch([r.image for r in batch], self.embed)))
+        except Exception:
+            results = []
+            for rec in batch:
+                try:
+                    results.append((rec, self.analyzer.analyze(rec.image, self.embed)))
+                except Exception as e:
+                    yield self.error(rec.uri, e)
+        for rec, faces in results:
+            yield from self._rows(rec, faces)
+
+    def _rows(self, rec: ImageRecord, faces):
+        img = rec.image
+        for i, face in enumerate(faces):
+            detail = face_detail(face, img.width, img.height, self.attributes)
+            yield beam.pvalue.TaggedOutput("faces", face_row(
+                detail, image_id_=rec.image_id, uri=rec.uri, face_index=i, embedding=face.embedding,
+                run_id=self.run_id, model_versions=self.versions))
+        _count("images")
+        _count("faces", len(faces))
+        self.progress.add(images=1, faces=len(faces))
+        yield {"image_id": rec.image_id, "uri": rec.uri, "width": img.width, "height": img.height,
+               "format": img.format, "orientation_correction": img.orientation_correction,
+               "size_bytes": rec.size_bytes, "face_count": len(faces), "run_id": self.run_id,
+               "model_versions": self.versions}
+
+
+class DetectFaces(beam.PTransform):
+    """file URIs -> {"images", "faces", "errors", "skipped"}: read, decode, analyse in batches."""
+
+    def __init__(self, run_id: str, config: AnalyzerConfig = AnalyzerConfig(), limits: ImageLimits = ImageLimits(),
+                 attributes=("DEFAULT",), skip_ids: frozenset[str] = frozenset(), max_batch_size: int = 8,
+                 embed: bool = True):
+        super().__init__()
+        self.run_id, self.config, self.limits = run_id, config, limits
+        self.attributes, self.skip_ids, self.max_batch_size, self.embed = attributes, skip_ids, max_batch_size, embed
+
+    def expand(self, uris):
+        read = uris | "Read" >> beam.ParDo(ReadImage(self.run_id, self.limits, self.skip_ids)).with_outputs(
+            "errors", "skipped", main="records")
+        decoded = read.records | "Decode" >> beam.ParDo(DecodeImage(self.run_id, self.limits)).with_outputs(
+            "errors", main="records")
+        analyzed = (decoded.records
+                    | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch_size)
+                    | "Analyze" >> beam.ParDo(AnalyzeBatch(self.run_id, self.config, self.attributes, self.embed))
+                    .with_outputs("errors", "faces", main="images"))
+        errors = (read.errors, decoded.errors, analyzed.errors) | "Errors" >> beam.Flatten()
+        return {"images": analyzed.images, "faces": analyzed.faces, "errors": errors, "skipped": read.skipped}
