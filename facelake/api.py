@@ -11,7 +11,7 @@ import numpy as np
 from facelake.models.analyzer import AnalyzerConfig, Face, FaceAnalyzer
 from facelake.models.images import ImageLimits, decode, load, read_image_param
 from facelake.schemas import errors
-from facelake.schemas.rekognition import compared_face, face_detail, parse_attributes, similarity
+from facelake.schemas.rekognition import compared_face, face_detail, parse_attributes, requested_attributes, similarity
 
 QUALITY_FILTERS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
 # QualityFilter: a face is kept when its quality score (the lowest of sharpness, a brightness
@@ -80,7 +80,7 @@ class FaceClient:
         except ValueError as e:
             raise errors.InvalidParameterException(str(e), "DetectFaces") from None
         img = self._image(Image)
-        faces = self.analyzer.analyze(img, embed=False)
+        faces = self.analyzer.analyze(img, embed=False, attributes=requested_attributes(attrs))
         out = {"FaceDetails": [face_detail(f, img.width, img.height, attrs) for f in faces]}
         if img.orientation_correction:
             out["OrientationCorrection"] = img.orientation_correction
@@ -147,4 +147,4 @@ def analyze_faces(image, attributes: list[str] | None = None) -> list[AnalyzedFa
         raise errors.InvalidParameterException(str(e)) from None
     img = load(image, c.limits)
     return [AnalyzedFace(face_detail(f, img.width, img.height, attrs), f.embedding, f)
-            for f in c.analyzer.analyze(img)]
+            for f in c.analyzer.analyze(img, attributes=requested_attributes(attrs))]

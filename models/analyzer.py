@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dlib_face import DlibAligner, DlibEmbedder
+from .attributes import IMPLEMENTED, AttributeModels
+from .dlib_face import DlibAligner, DlibEmbedder, chip_transform, extract_chip
 from .facemesh import FaceMesh, MeshResult, face_quality, head_pose, rekognition_landmarks
 from .images import DecodedImage
 from .registry import ModelRegistry
@@ -42,13 +43,14 @@ class Face:
     quality: dict[str, float]
     mesh: MeshResult = field(repr=False)
     embedding: np.ndarray | None = None  # (128,) float32
+    attributes: dict = field(default_factory=dict)  # FaceDetail members beyond DEFAULT (AgeRange, ...)
 
 
 class FaceAnalyzer:
     def __init__(self, config: AnalyzerConfig = AnalyzerConfig(), registry: ModelRegistry | None = None):
         self.config = config
         self.registry = registry or ModelRegistry(threads=config.threads)
-        self._detector = self._mesh = self._aligner = self._embedder = None
+        self._detector = self._mesh = self._aligner = self._embedder = self._attributes = None
         self.timings: dict[str, float] = defaultdict(float)  # seconds spent per stage, cumulative
 
     @contextmanager
@@ -88,11 +90,22 @@ class FaceAnalyzer:
             self._embedder = DlibEmbedder(self.registry.get("embedder"))
         return self._embedder
 
-    def analyze(self, image: DecodedImage, embed: bool = True) -> list[Face]:
-        return self.analyze_batch([image], embed)[0]
+    @property
+    def attribute_models(self) -> AttributeModels:
+        if self._attributes is None:
+            self._attributes = AttributeModels(self.registry)
+        return self._attributes
 
-    def analyze_batch(self, images: list[DecodedImage], embed: bool = True) -> list[list[Face]]:
-        """Faces of each image, largest first. Each model runs batched across all the images."""
+    def analyze(self, image: DecodedImage, embed: bool = True, attributes: frozenset[str] = frozenset()) -> list[Face]:
+        return self.analyze_batch([image], embed, attributes)[0]
+
+    def analyze_batch(self, images: list[DecodedImage], embed: bool = True,
+                      attributes: frozenset[str] = frozenset()) -> list[list[Face]]:
+        """Faces of each image, largest first. Each model runs batched across all the images.
+
+        ``attributes``: Rekognition attribute names (AGE_RANGE, SMILE, ...) to compute beyond
+        DEFAULT; only the models those need are run."""
+        wanted = set(attributes) & set(IMPLEMENTED)
         with self._stage("detect"):
             detections = [self._select(im, det) for im, det in
                           zip(images, self.detector.detect([im.rgb for im in images]))]
@@ -102,14 +115,24 @@ class FaceAnalyzer:
                      for i, j in owners]
             meshes = self.mesh([c for c, _ in crops], [m for _, m in crops])
         embeddings = [None] * len(owners)
+        points5 = [None] * len(owners)
+        if embed or wanted & {"AGE_RANGE", "GENDER"}:
+            with self._stage("align"):
+                points5 = [self.aligner.points(images[i].rgb, detections[i].boxes[j]) for i, j in owners]
         if embed:
             with self._stage("align"):
-                chips = [self.aligner.chip(images[i].rgb, detections[i].boxes[j]) for i, j in owners]
+                chips = [extract_chip(images[i].rgb, chip_transform(p)) for (i, _), p in zip(owners, points5)]
             with self._stage("embed"):
                 embeddings = list(self.embedder(chips))
+        extra = [{} for _ in owners]
+        if wanted:
+            with self._stage("attributes"):
+                extra = self.attribute_models(wanted, images, [
+                    (i, detections[i].boxes[j], detections[i].points[j, :2], p, m.points)
+                    for (i, j), p, m in zip(owners, points5, meshes)])
         faces: list[list[Face]] = [[] for _ in images]
         with self._stage("describe"):
-            for (i, j), mesh, emb in zip(owners, meshes, embeddings):
+            for (i, j), mesh, emb, attrs in zip(owners, meshes, embeddings, extra):
                 inv = 1.0 / images[i].scale  # decoded pixels -> full-resolution pixels
                 faces[i].append(Face(
                     box=detections[i].boxes[j] * inv,
@@ -119,6 +142,7 @@ class FaceAnalyzer:
                     quality=face_quality(mesh.crop, mesh.crop_points),
                     mesh=mesh,
                     embedding=emb,
+                    attributes=attrs,
                 ))
         return faces
 

@@ -52,17 +52,18 @@ class MeshResult:
     crop_points: np.ndarray  # (468, 2) the points in crop pixels
 
 
-def crop_transform(box: np.ndarray, eyes: np.ndarray) -> np.ndarray:
-    """2x3 matrix mapping image pixels to the 192x192 mesh input."""
+def crop_transform(box: np.ndarray, eyes: np.ndarray, scale: float = CROP_SCALE, size: int = INPUT) -> np.ndarray:
+    """2x3 matrix mapping image pixels to a square, eyes-level crop of ``scale`` times the box's
+    long side, ``size`` pixels wide (by default the 192x192 mesh input)."""
     x1, y1, x2, y2 = box
     centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
-    side = max(x2 - x1, y2 - y1) * CROP_SCALE
+    side = max(x2 - x1, y2 - y1) * scale
     dx, dy = eyes[1] - eyes[0]
     angle = np.arctan2(dy, dx)
-    s = INPUT / max(side, 1e-6)
+    s = size / max(side, 1e-6)
     cos, sin = np.cos(angle) * s, np.sin(angle) * s
     rot = np.array([[cos, sin], [-sin, cos]])  # rotate by -angle, then scale
-    return np.hstack([rot, (INPUT / 2 - rot @ centre)[:, None]])
+    return np.hstack([rot, (size / 2 - rot @ centre)[:, None]])
 
 
 class FaceMesh:

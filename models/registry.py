@@ -63,6 +63,7 @@ class ModelRegistry:
         self.threads = threads
         self.providers = providers
         manifest = json.loads(MANIFEST.read_text())["models"]
+        self._manifest = manifest
         self.specs = {
             slot: ModelSpec(slot, m["family"], m["version"], HERE / "weights" / m["file"], m["sha256"])
             for slot, m in manifest.items()
@@ -87,6 +88,10 @@ class ModelRegistry:
         self.specs[slot] = spec
         getattr(self, "_loaded", {}).pop(slot, None)
         return spec
+
+    def manifest_entry(self, slot: str) -> dict:
+        """The bundled model's manifest entry (extra facts such as the age model's class weights)."""
+        return self._manifest[slot]
 
     def versions(self) -> dict[str, str]:
         return {slot: spec.version for slot, spec in self.specs.items()}

@@ -38,6 +38,13 @@ def distance_for_similarity(sim: float) -> float:
     return SIMILARITY_D50 + math.log(100.0 / sim - 1.0) / SIMILARITY_SLOPE
 
 
+def requested_attributes(names: set[str]) -> frozenset[str]:
+    """The attribute names to compute beyond DEFAULT ("ALL" means every one)."""
+    if "ALL" in names:
+        return frozenset(ATTRIBUTE_NAMES) - {"DEFAULT", "ALL"}
+    return frozenset(names) - {"DEFAULT"}
+
+
 def parse_attributes(attributes) -> set[str]:
     """Validate DetectFaces' Attributes list; returns the set of names asked for."""
     if attributes is None:
@@ -63,11 +70,9 @@ def bounding_box(box, width: int, height: int) -> dict:
 
 
 def face_detail(face, width: int, height: int, attributes: set[str] | None = None) -> dict:
-    """A Rekognition FaceDetail for an analysed face.
-
-    Only the DEFAULT members exist so far; ``attributes`` (from parse_attributes) will select
-    the ALL-only members once their models are in."""
-    return {
+    """A Rekognition FaceDetail for an analysed face: the DEFAULT members, plus the members of
+    the attributes asked for (``attributes`` as from parse_attributes) that were computed."""
+    detail = {
         "BoundingBox": bounding_box(face.box, width, height),
         "Landmarks": [{"Type": t, "X": float(face.landmarks[t][0] / width), "Y": float(face.landmarks[t][1] / height)}
                       for t in LANDMARK_TYPES],
@@ -75,6 +80,17 @@ def face_detail(face, width: int, height: int, attributes: set[str] | None = Non
         "Quality": {k: float(min(max(face.quality[k], 0.0), 100.0)) for k in ("Brightness", "Sharpness")},
         "Confidence": float(face.confidence),
     }
+    wanted = requested_attributes(attributes or {"DEFAULT"})
+    for name, member in ATTRIBUTE_MEMBERS.items():
+        if name in wanted and member in face.attributes:
+            detail[member] = face.attributes[member]
+    return detail
+
+
+# Attributes parameter value -> FaceDetail member
+ATTRIBUTE_MEMBERS = {"AGE_RANGE": "AgeRange", "BEARD": "Beard", "EMOTIONS": "Emotions", "EYE_DIRECTION": "EyeDirection",
+                     "EYEGLASSES": "Eyeglasses", "EYES_OPEN": "EyesOpen", "GENDER": "Gender", "MOUTH_OPEN": "MouthOpen",
+                     "MUSTACHE": "Mustache", "FACE_OCCLUDED": "FaceOccluded", "SMILE": "Smile", "SUNGLASSES": "Sunglasses"}
 
 
 COMPARED_FACE_LANDMARKS = ("eyeLeft", "eyeRight", "mouthLeft", "mouthRight", "nose")

@@ -61,11 +61,45 @@ def test_exif_rotated_photo_is_corrected_and_reported(client, astronaut_bytes):
     assert all(abs(a[k] - b[k]) < 0.01 for k in a)
 
 
-def test_attributes_parameter(client, astronaut_bytes):
-    for attrs in (["ALL"], ["DEFAULT", "SMILE"], ["AGE_RANGE"], []):
-        validate_response("DetectFaces", client.detect_faces(Image={"Bytes": astronaut_bytes}, Attributes=attrs))
+DEFAULT_MEMBERS = {"BoundingBox", "Landmarks", "Pose", "Quality", "Confidence"}
+OFFERED = {"AGE_RANGE": "AgeRange", "GENDER": "Gender", "EMOTIONS": "Emotions", "SMILE": "Smile",
+           "MOUTH_OPEN": "MouthOpen"}
+
+
+def test_attributes_parameter_selects_members(client, astronaut_bytes):
+    image = {"Bytes": astronaut_bytes}
+    for attrs in (["DEFAULT"], []):
+        face = client.detect_faces(Image=image, Attributes=attrs)["FaceDetails"][0]
+        assert set(face) == DEFAULT_MEMBERS
+    every = client.detect_faces(Image=image, Attributes=["ALL"])
+    validate_response("DetectFaces", every)
+    assert set(every["FaceDetails"][0]) == DEFAULT_MEMBERS | set(OFFERED.values())
+    for name, member in OFFERED.items():
+        resp = client.detect_faces(Image=image, Attributes=[name])
+        validate_response("DetectFaces", resp)
+        assert set(resp["FaceDetails"][0]) == DEFAULT_MEMBERS | {member}, name
+        assert resp["FaceDetails"][0][member] == every["FaceDetails"][0][member]
     with pytest.raises(client.exceptions.InvalidParameterException, match="unknown attribute"):
-        client.detect_faces(Image={"Bytes": astronaut_bytes}, Attributes=["SHOE_SIZE"])
+        client.detect_faces(Image=image, Attributes=["SHOE_SIZE"])
+
+
+def test_attributes_of_a_smiling_portrait(client, astronaut_bytes):
+    face = client.detect_faces(Image={"Bytes": astronaut_bytes}, Attributes=["ALL"])["FaceDetails"][0]
+    assert face["Smile"]["Value"] is True and face["MouthOpen"]["Value"] is True
+    assert face["Gender"]["Value"] == "Female"
+    assert face["Emotions"][0]["Type"] == "HAPPY"
+    conf = [e["Confidence"] for e in face["Emotions"]]
+    assert len(conf) == 8 and conf == sorted(conf, reverse=True) and abs(sum(conf) - 100) < 1e-6
+    assert {e["Type"] for e in face["Emotions"]} == {"HAPPY", "SAD", "ANGRY", "CONFUSED", "DISGUSTED", "SURPRISED",
+                                                      "CALM", "FEAR"}
+    low, high = face["AgeRange"]["Low"], face["AgeRange"]["High"]
+    assert 20 <= low < high <= 60  # she was in her thirties
+
+
+def test_gender_of_other_faces(client, insightface_images):
+    face = client.detect_faces(Image={"Bytes": insightface_images["Tom_Hanks_54745.png"]},
+                               Attributes=["GENDER", "SMILE"])["FaceDetails"][0]
+    assert face["Gender"]["Value"] == "Male"
 
 
 def test_compare_faces_same_person_mirrored_and_other_people(client, astronaut_bytes, insightface_images):

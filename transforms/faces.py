@@ -18,7 +18,7 @@ import apache_beam as beam
 
 from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
 from facelake.models.images import DecodedImage, ImageLimits, decode, read_uri
-from facelake.schemas.rekognition import face_detail, parse_attributes
+from facelake.schemas.rekognition import face_detail, parse_attributes, requested_attributes
 from facelake.schemas.tables import MODEL_SLOTS, face_row, image_id
 
 from .progress import ProgressReporter
@@ -117,6 +117,7 @@ class AnalyzeBatch(_Reporting):
                  embed: bool = True):
         super().__init__(run_id)
         self.config, self.attributes, self.embed = config, parse_attributes(list(attributes)), embed
+        self.wanted = requested_attributes(self.attributes)
 
     def setup(self):
         super().setup()
@@ -125,12 +126,12 @@ class AnalyzeBatch(_Reporting):
 
     def process(self, batch: list[ImageRecord]):
         try:
-            results = list(zip(batch, self.analyzer.analyze_batch([r.image for r in batch], self.embed)))
+            results = list(zip(batch, self.analyzer.analyze_batch([r.image for r in batch], self.embed, self.wanted)))
         except Exception:
             results = []
             for rec in batch:
                 try:
-                    results.append((rec, self.analyzer.analyze(rec.image, self.embed)))
+                    results.append((rec, self.analyzer.analyze(rec.image, self.embed, self.wanted)))
                 except Exception as e:
                     yield self.error(rec.uri, e)
         for rec, faces in results:

