@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facelake.collections_api import CollectionsMixin
 from facelake.models.analyzer import AnalyzerConfig, Face, FaceAnalyzer
 from facelake.models.images import ImageLimits, decode, load, read_image_param
 from facelake.schemas import errors
@@ -59,19 +60,27 @@ def _operation(name: str):
     return wrap
 
 
-class FaceClient:
-    """A drop-in for ``boto3.client("rekognition")``'s face calls, run locally."""
+class FaceClient(CollectionsMixin):
+    """A drop-in for ``boto3.client("rekognition")``'s face calls, run locally.
+
+    ``store``: where face collections live (a local folder or an object-store URI for
+    LanceDB); default $FACELAKE_STORE or ~/.facelake/store."""
 
     def __init__(self, config: AnalyzerConfig = AnalyzerConfig(), limits: ImageLimits = ImageLimits(),
-                 analyzer: FaceAnalyzer | None = None):
+                 analyzer: FaceAnalyzer | None = None, store: str | None = None):
         self.analyzer = analyzer or FaceAnalyzer(config)
         self.limits = limits
+        self.store_uri = store
         self.exceptions = types.SimpleNamespace(**errors.ALL_ERRORS)
 
-    def _image(self, image, name: str = "Image"):
+    def _image_with_bytes(self, image, name: str = "Image"):
         if image is None:
             raise errors.InvalidParameterException(f"{name} is required")
-        return decode(read_image_param(image, self.limits), self.limits)
+        data = read_image_param(image, self.limits)
+        return data, decode(data, self.limits)
+
+    def _image(self, image, name: str = "Image"):
+        return self._image_with_bytes(image, name)[1]
 
     @_operation("DetectFaces")
     def detect_faces(self, *, Image: dict, Attributes: list[str] | None = None) -> dict:
@@ -128,14 +137,15 @@ class FaceClient:
 _default_client: FaceClient | None = None
 
 
-def client(config: AnalyzerConfig | None = None, limits: ImageLimits | None = None) -> FaceClient:
-    """A Rekognition-style client; ``facelake.client()`` shares one set of loaded models."""
+def client(config: AnalyzerConfig | None = None, limits: ImageLimits | None = None, store: str | None = None) -> FaceClient:
+    """A Rekognition-style client. Clients share one set of loaded models where they can."""
     global _default_client
-    if config is None and limits is None:
-        if _default_client is None:
-            _default_client = FaceClient()
+    if _default_client is None:
+        _default_client = FaceClient()
+    if config is None and limits is None and store is None:
         return _default_client
-    return FaceClient(config or AnalyzerConfig(), limits or ImageLimits())
+    analyzer = _default_client.analyzer if config is None else None
+    return FaceClient(config or AnalyzerConfig(), limits or ImageLimits(), analyzer=analyzer, store=store)
 
 
 def analyze_faces(image, attributes: list[str] | None = None) -> list[AnalyzedFace]:

@@ -1,0 +1,139 @@
+"""Face collections stored in LanceDB: one table per collection plus a table of collections.
+
+Deletion is real: deleting faces rewrites the affected data files without them and removes
+every older version of the table, so no file in the store still holds their vectors.
+Searches are exact (LanceDB's flat scan, squared L2) until an ANN index exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import lancedb
+from lancedb.query import ColumnOrdering
+import numpy as np
+import pyarrow as pa
+
+from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS
+
+META = "__collections"
+
+
+def default_store() -> str:
+    return os.environ.get("FACELAKE_STORE") or str(Path.home() / ".facelake" / "store")
+
+
+def _quote(values: list[str]) -> str:
+    # ids reaching here have been checked against Rekognition's patterns: no quotes inside
+    return ", ".join(f"'{v}'" for v in values)
+
+
+class CollectionStore:
+    def __init__(self, uri: str | None = None):
+        self.uri = uri or default_store()
+        if "://" not in self.uri:
+            Path(self.uri).mkdir(parents=True, exist_ok=True)
+        self.db = lancedb.connect(self.uri)
+
+    # --- collections -------------------------------------------------------------------------
+    def _tables(self) -> set[str]:
+        names, token = set(), None
+        while True:
+            resp = self.db.list_tables(page_token=token)
+            names.update(resp.tables)
+            token = resp.page_token
+            if not token:
+                return names
+
+    def _meta(self):
+        if META not in self._tables():
+            return self.db.create_table(META, schema=COLLECTIONS)
+        return self.db.open_table(META)
+
+    def exists(self, collection_id: str) -> bool:
+        return collection_id in self._tables()
+
+    def create(self, collection_id: str, face_model_version: str) -> None:
+        self.db.create_table(collection_id, schema=COLLECTION_FACES)
+        self._meta().add(pa.Table.from_pylist([{
+            "collection_id": collection_id, "face_model_version": face_model_version,
+            "created_at": dt.datetime.now(dt.timezone.utc)}], schema=COLLECTIONS))
+
+    def info(self, collection_id: str) -> dict:
+        rows = self._meta().search().where(f"collection_id = {_quote([collection_id])}").limit(1).to_list()
+        meta = rows[0] if rows else {"face_model_version": "", "created_at": None}
+        return {"face_count": self.db.open_table(collection_id).count_rows(),
+                "face_model_version": meta["face_model_version"], "created_at": meta["created_at"]}
+
+    def collections(self) -> list[tuple[str, str]]:
+        """(collection id, face model version), sorted by id."""
+        meta = {r["collection_id"]: r["face_model_version"] for r in self._meta().to_arrow().to_pylist()}
+        return sorted((name, meta.get(name, "")) for name in self._tables() if name != META)
+
+    def drop(self, collection_id: str) -> None:
+        self.db.drop_table(collection_id)
+        meta = self._meta()
+        meta.delete(f"collection_id = {_quote([collection_id])}")
+        self._purge(meta)
+
+    # --- faces ---------------------------------------------------------------------------------
+    def table(self, collection_id: str):
+        return self.db.open_table(collection_id)
+
+    def add(self, collection_id: str, rows: list[dict]) -> list[str]:
+        """Add faces whose face_id is not there yet; returns the ids added."""
+        if not rows:
+            return []
+        table = self.table(collection_id)
+        have = {r["face_id"] for r in self.get(collection_id, [r["face_id"] for r in rows])}
+        new = [r for r in rows if r["face_id"] not in have]
+        if new:
+            table.add(pa.Table.from_pylist(new, schema=COLLECTION_FACES))
+        return [r["face_id"] for r in new]
+
+    def get(self, collection_id: str, face_ids: list[str]) -> list[dict]:
+        if not face_ids:
+            return []
+        return (self.table(collection_id).search().where(f"face_id IN ({_quote(face_ids)})")
+                .limit(len(face_ids)).to_list())
+
+    def page(self, collection_id: str, offset: int, limit: int, where: str | None = None) -> tuple[list[dict], bool]:
+        """Faces ordered by face_id, from ``offset``; also whether more follow."""
+        columns = [c for c in COLLECTION_FACES.names if c != "vector"]
+        query = self.table(collection_id).search().select(columns)
+        if where:
+            query = query.where(where)
+        rows = (query.order_by([ColumnOrdering(column_name="face_id")]).offset(offset).limit(limit + 1)
+                .to_arrow().to_pylist())
+        return rows[:limit], len(rows) > limit
+
+    def remove(self, collection_id: str, face_ids: list[str]) -> list[str]:
+        """Delete faces and purge them from storage; returns the ids that existed."""
+        found = [r["face_id"] for r in self.get(collection_id, face_ids)]
+        if found:
+            table = self.table(collection_id)
+            table.delete(f"face_id IN ({_quote(found)})")
+            self._purge(table)
+        return found
+
+    def nearest(self, collection_id: str, vector: np.ndarray, k: int, max_distance: float,
+                exclude: str | None = None) -> list[tuple[dict, float]]:
+        """Up to k faces within max_distance (euclidean) of vector, nearest first."""
+        query = self.table(collection_id).search(np.asarray(vector, np.float32)).metric("l2").limit(k + 1)
+        if exclude:
+            query = query.where(f"face_id != {_quote([exclude])}", prefilter=True)
+        out = []
+        for row in query.to_list():
+            d = float(np.sqrt(max(row.pop("_distance"), 0.0)))  # LanceDB's l2 is squared
+            if d <= max_distance:
+                out.append((row, d))
+        return out[:k]
+
+    @staticmethod
+    def _purge(table) -> None:
+        """Rewrite data files without deleted rows and drop every older version."""
+        dataset = table.to_lance()  # lance's own API: lancedb's optimize() keeps files under 10% deleted
+        dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)
+        dataset.cleanup_old_versions(older_than=dt.timedelta(0), delete_unverified=True)

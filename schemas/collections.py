@@ -1,0 +1,70 @@
+"""Face collections: the LanceDB table of a collection, id rules, and Rekognition's Face shape."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+import pyarrow as pa
+
+from .tables import EMBEDDING_DIM
+
+# botocore's patterns for Rekognition's ids (also what keeps an id from naming a path)
+COLLECTION_ID = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
+EXTERNAL_IMAGE_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,255}")
+USER_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,128}")
+FACE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+COLLECTION_FACES = pa.schema([
+    ("face_id", pa.string()),
+    ("image_id", pa.string()),  # UUID from the image's content and ExternalImageId
+    ("content_sha256", pa.string()),  # sha256 of the image bytes
+    ("external_image_id", pa.string()),
+    ("user_id", pa.string()),
+    ("bounding_box", pa.struct([("width", pa.float32()), ("height", pa.float32()),
+                                ("left", pa.float32()), ("top", pa.float32())])),
+    ("confidence", pa.float32()),
+    ("model_version", pa.string()),
+    ("vector", pa.list_(pa.float32(), EMBEDDING_DIM)),
+])
+
+COLLECTIONS = pa.schema([
+    ("collection_id", pa.string()),
+    ("face_model_version", pa.string()),
+    ("created_at", pa.timestamp("ms", tz="UTC")),
+])
+
+
+def valid_id(pattern: re.Pattern, value) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+def _uuid(key: str) -> str:
+    return str(uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16]))
+
+
+def image_uuid(content_sha256: str, external_image_id: str | None) -> str:
+    return _uuid(f"image:{content_sha256}:{external_image_id or ''}")
+
+
+def collection_face_id(collection_id: str, content_sha256: str, external_image_id: str | None,
+                       face_index: int, model_version: str) -> str:
+    """The same image with the same ExternalImageId indexed again gives the same FaceId, so
+    re-indexing adds nothing (as Rekognition documents)."""
+    return _uuid(f"face:{collection_id}:{content_sha256}:{external_image_id or ''}:{face_index}:{model_version}")
+
+
+def face_from_row(row: dict) -> dict:
+    """Rekognition's Face for a stored face."""
+    bb = row["bounding_box"]
+    face = {"FaceId": row["face_id"],
+            "BoundingBox": {"Width": float(bb["width"]), "Height": float(bb["height"]),
+                            "Left": float(bb["left"]), "Top": float(bb["top"])},
+            "ImageId": row["image_id"], "Confidence": float(row["confidence"]),
+            "IndexFacesModelVersion": row["model_version"]}
+    if row.get("external_image_id"):
+        face["ExternalImageId"] = row["external_image_id"]
+    if row.get("user_id"):
+        face["UserId"] = row["user_id"]
+    return face

@@ -1,0 +1,138 @@
+"""Face collections in LanceDB through the Rekognition-style client."""
+
+import glob
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+import facelake
+from conftest import SAMPLES, encode
+from facelake.schemas.botocore_model import validate_response
+
+
+@pytest.fixture()
+def client(tmp_path):
+    return facelake.client(store=str(tmp_path / "store"))
+
+
+def img(data: bytes) -> dict:
+    return {"Bytes": data}
+
+
+def test_collection_lifecycle(client, tmp_path):
+    resp = client.create_collection(CollectionId="family")
+    validate_response("CreateCollection", resp)
+    assert resp["StatusCode"] == 200 and resp["FaceModelVersion"] == "dlib-resnet-v1"
+    with pytest.raises(client.exceptions.ResourceAlreadyExistsException):
+        client.create_collection(CollectionId="family")
+    client.create_collection(CollectionId="work.2024-01")
+    d = client.describe_collection(CollectionId="family")
+    validate_response("DescribeCollection", d)
+    assert d["FaceCount"] == 0 and d["CreationTimestamp"].year >= 2026
+    listed = client.list_collections()
+    validate_response("ListCollections", listed)
+    assert listed["CollectionIds"] == ["family", "work.2024-01"]
+    page = client.list_collections(MaxResults=1)
+    assert page["CollectionIds"] == ["family"]
+    assert client.list_collections(NextToken=page["NextToken"])["CollectionIds"] == ["work.2024-01"]
+    validate_response("DeleteCollection", client.delete_collection(CollectionId="work.2024-01"))
+    assert not [p for p in os.listdir(tmp_path / "store") if "work.2024-01" in p]  # its files are gone
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.describe_collection(CollectionId="work.2024-01")
+
+
+@pytest.mark.parametrize("bad", ["../escape", "a/b", "", "x" * 256, "semi;colon", None])
+def test_ids_cannot_reach_outside_the_store(client, bad):
+    with pytest.raises(client.exceptions.InvalidParameterException):
+        client.create_collection(CollectionId=bad)
+
+
+def test_index_is_idempotent_and_search_finds_the_person(client, astronaut_bytes, insightface_images):
+    client.create_collection(CollectionId="c")
+    first = client.index_faces(CollectionId="c", Image=img(astronaut_bytes), ExternalImageId="astronaut.jpg")
+    validate_response("IndexFaces", first)
+    assert len(first["FaceRecords"]) == 1 and first["UnindexedFaces"] == []
+    again = client.index_faces(CollectionId="c", Image=img(astronaut_bytes), ExternalImageId="astronaut.jpg")
+    assert [r["Face"]["FaceId"] for r in again["FaceRecords"]] == [r["Face"]["FaceId"] for r in first["FaceRecords"]]
+    assert client.describe_collection(CollectionId="c")["FaceCount"] == 1
+    group = client.index_faces(CollectionId="c", Image=img(insightface_images["t1.jpg"]), ExternalImageId="t1",
+                               DetectionAttributes=["ALL"])
+    validate_response("IndexFaces", group)
+    assert len(group["FaceRecords"]) == 6 and "Gender" in group["FaceRecords"][0]["FaceDetail"]
+    assert client.describe_collection(CollectionId="c")["FaceCount"] == 7
+
+    rotated = (SAMPLES / "astronaut-exif-rotated.jpg").read_bytes()
+    found = client.search_faces_by_image(CollectionId="c", Image=img(rotated), MaxFaces=3)
+    validate_response("SearchFacesByImage", found)
+    assert [m["Face"]["ExternalImageId"] for m in found["FaceMatches"]] == ["astronaut.jpg"]
+    assert found["FaceMatches"][0]["Similarity"] > 99 and found["SearchedFaceConfidence"] > 99
+
+    face_id = group["FaceRecords"][0]["Face"]["FaceId"]
+    by_id = client.search_faces(CollectionId="c", FaceId=face_id, FaceMatchThreshold=0, MaxFaces=10)
+    validate_response("SearchFaces", by_id)
+    ids = [m["Face"]["FaceId"] for m in by_id["FaceMatches"]]
+    sims = [m["Similarity"] for m in by_id["FaceMatches"]]
+    assert face_id not in ids and len(ids) == 6 and sims == sorted(sims, reverse=True)
+    with pytest.raises(client.exceptions.InvalidParameterException, match="no face"):
+        client.search_faces_by_image(CollectionId="c", Image=img((SAMPLES / "cat.jpg").read_bytes()))
+
+
+def test_quality_filter_and_max_faces(client, astronaut_bytes, insightface_images):
+    client.create_collection(CollectionId="q")
+    blurred = encode(Image.open(io.BytesIO(astronaut_bytes)).filter(ImageFilter.GaussianBlur(6)), "JPEG")
+    resp = client.index_faces(CollectionId="q", Image=img(blurred), QualityFilter="HIGH")
+    validate_response("IndexFaces", resp)
+    assert resp["FaceRecords"] == [] and "LOW_SHARPNESS" in resp["UnindexedFaces"][0]["Reasons"]
+    assert len(client.index_faces(CollectionId="q", Image=img(blurred), QualityFilter="NONE")["FaceRecords"]) == 1
+    resp = client.index_faces(CollectionId="q", Image=img(insightface_images["t1.jpg"]), MaxFaces=2)
+    assert len(resp["FaceRecords"]) == 2
+    assert [u["Reasons"] for u in resp["UnindexedFaces"]] == [["EXCEEDS_MAX_FACES"]] * 4
+    areas = [r["Face"]["BoundingBox"]["Width"] * r["Face"]["BoundingBox"]["Height"] for r in resp["FaceRecords"]]
+    others = [u["FaceDetail"]["BoundingBox"]["Width"] * u["FaceDetail"]["BoundingBox"]["Height"]
+              for u in resp["UnindexedFaces"]]
+    assert min(areas) >= max(others)  # the largest faces are the ones kept
+
+
+def test_list_faces_pages_through_everything(client, insightface_images, astronaut_bytes):
+    client.create_collection(CollectionId="p")
+    client.index_faces(CollectionId="p", Image=img(insightface_images["t1.jpg"]))
+    client.index_faces(CollectionId="p", Image=img(astronaut_bytes), ExternalImageId="a")
+    seen, token = [], None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        page = client.list_faces(CollectionId="p", MaxResults=3, **kwargs)
+        validate_response("ListFaces", page)
+        seen += [f["FaceId"] for f in page["Faces"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert len(seen) == len(set(seen)) == 7
+    picked = client.list_faces(CollectionId="p", FaceIds=seen[:2])
+    assert sorted(f["FaceId"] for f in picked["Faces"]) == sorted(seen[:2])
+    with pytest.raises(client.exceptions.InvalidParameterException):
+        client.list_faces(CollectionId="p", NextToken="not-a-token")
+
+
+def test_deleted_faces_are_gone_from_every_file(client, astronaut_bytes, insightface_images, tmp_path):
+    client.create_collection(CollectionId="d")
+    client.index_faces(CollectionId="d", Image=img(insightface_images["t1.jpg"]))
+    face = client.index_faces(CollectionId="d", Image=img(astronaut_bytes))["FaceRecords"][0]["Face"]["FaceId"]
+    vector = np.asarray(client.store.get("d", [face])[0]["vector"], np.float32).tobytes()
+
+    def files_holding():
+        return [f for f in glob.glob(str(tmp_path / "store" / "**"), recursive=True)
+                if os.path.isfile(f) and vector[:128] in open(f, "rb").read()]
+
+    assert files_holding()
+    missing = "00000000-0000-0000-0000-000000000000"
+    resp = client.delete_faces(CollectionId="d", FaceIds=[face, missing])
+    validate_response("DeleteFaces", resp)
+    assert resp["DeletedFaces"] == [face]
+    assert resp["UnsuccessfulFaceDeletions"] == [{"FaceId": missing, "Reasons": ["FACE_NOT_FOUND"]}]
+    assert files_holding() == []
+    assert client.describe_collection(CollectionId="d")["FaceCount"] == 6
+    found = client.search_faces_by_image(CollectionId="d", Image=img(astronaut_bytes), FaceMatchThreshold=0)
+    assert face not in [m["Face"]["FaceId"] for m in found["FaceMatches"]]
