@@ -12,19 +12,12 @@ from facelake.collections_api import CollectionsMixin
 from facelake.models.analyzer import AnalyzerConfig, Face, FaceAnalyzer
 from facelake.models.images import ImageLimits, decode, load, read_image_param
 from facelake.schemas import errors
-from facelake.schemas.rekognition import compared_face, face_detail, parse_attributes, requested_attributes, similarity
-
-QUALITY_FILTERS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
-# QualityFilter: a face is kept when its quality score (the lowest of sharpness, a brightness
-# score that falls off toward black or white, and detection confidence, each 0-100) reaches the
-# level's bar. Our own bars: Rekognition does not publish its.
-QUALITY_BARS = {"NONE": 0.0, "LOW": 10.0, "AUTO": 25.0, "MEDIUM": 25.0, "HIGH": 45.0}
-
+from facelake.schemas.rekognition import (
+    QUALITY_BARS, QUALITY_FILTERS, compared_face, face_detail, parse_attributes, quality_score, requested_attributes,
+    similarity)
 
 def face_quality_score(face: Face) -> float:
-    b = face.quality["Brightness"]
-    brightness_score = min(100.0, 4.0 * min(b, 100.0 - b))  # 0 at black/white, 100 from 25 to 75
-    return min(face.quality["Sharpness"], brightness_score, face.confidence)
+    return quality_score(face.confidence, face.quality["Sharpness"], face.quality["Brightness"])
 
 
 @dataclass

@@ -3,6 +3,7 @@
     facelake detect-faces IMAGE [--attributes ALL] [--draw OUT.png]
     facelake compare-faces SOURCE TARGET [--similarity-threshold 80] [--quality-filter NONE] [--draw OUT.png]
     facelake detect SOURCE... --output OUT [--workers N] [--skip-existing] [beam options]   (see pipelines/detect.py)
+    facelake index SOURCE... --collection ID [--store URI] [--create] [beam options]        (see pipelines/index.py)
 
 IMAGE is a local path, an ``s3://bucket/key`` (read through s3fs; endpoint and credentials from
 the usual AWS_* variables) or any fsspec URI. Responses are printed as JSON. Files on disk and
@@ -61,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("detect", help="analyse a photo library into Parquet with Beam (facelake detect --help)",
                    add_help=False)
+    sub.add_parser("index", help="index a photo library into a face collection with Beam (facelake index --help)",
+                   add_help=False)
     d = sub.add_parser("detect-faces", help="detect and describe the faces of an image (DetectFaces)")
     d.add_argument("image")
     d.add_argument("--attributes", nargs="+", default=["DEFAULT"], help="DEFAULT, ALL or attribute names")
@@ -95,31 +98,34 @@ def run(args: argparse.Namespace) -> dict:
     return resp
 
 
-def detect_job(argv: list[str]) -> int:
-    """``facelake detect``: the Beam job over a photo library (facelake.pipelines.detect)."""
+JOBS = {"detect": "detect", "index": "index"}  # CLI command -> facelake.pipelines module
+
+
+def beam_job(command: str, argv: list[str]) -> int:
+    """``facelake detect`` / ``facelake index``: the Beam jobs of facelake.pipelines."""
+    import importlib
     import logging
 
     logging.getLogger().setLevel(logging.ERROR)  # Beam warns about optional GCP libraries at import
-    from facelake.pipelines import detect
-
+    job = importlib.import_module(f"facelake.pipelines.{JOBS[command]}")
     try:
-        return detect.main(argv)
+        return job.main(argv)
     except (OSError, ValueError) as e:
-        print(f"facelake detect: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"facelake {command}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["detect"]:
+    if argv[:1] and argv[0] in JOBS:
         try:
-            return detect_job(argv[1:])
+            return beam_job(argv[0], argv[1:])
         except KeyboardInterrupt:
             return 130
         except Exception as e:  # FACELAKE_DEBUG=1 for the traceback
             if os.environ.get("FACELAKE_DEBUG"):
                 raise
-            print(f"facelake detect: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+            print(f"facelake {argv[0]}: internal error: {type(e).__name__}: {e}", file=sys.stderr)
             return 1
     args = parser().parse_args(argv)
     try:

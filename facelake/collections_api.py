@@ -12,9 +12,8 @@ from facelake.schemas import errors
 from facelake.schemas.collections import (
     COLLECTION_ID, EXTERNAL_IMAGE_ID, FACE_ID, USER_ID, collection_face_id, face_from_row, image_uuid, valid_id)
 from facelake.schemas.rekognition import (
-    bounding_box, distance_for_similarity, face_detail, parse_attributes, requested_attributes, similarity)
-
-QUALITY_FILTERS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
+    QUALITY_BARS, QUALITY_FILTERS, bounding_box, distance_for_similarity, face_detail, parse_attributes,
+    quality_reasons, quality_score, requested_attributes, similarity)
 
 
 def _check(pattern, value, name: str) -> None:
@@ -98,8 +97,6 @@ class CollectionsMixin:
     def index_faces(self, *, CollectionId: str, Image: dict, ExternalImageId: str | None = None,
                     DetectionAttributes: list[str] | None = None, MaxFaces: int | None = None,
                     QualityFilter: str = "AUTO") -> dict:
-        from facelake.api import QUALITY_BARS, face_quality_score
-
         cid = self._collection(CollectionId)
         if ExternalImageId is not None:
             _check(EXTERNAL_IMAGE_ID, ExternalImageId, "ExternalImageId")
@@ -118,7 +115,8 @@ class CollectionsMixin:
         records, unindexed, rows = [], [], []
         for i, face in enumerate(faces):
             detail = face_detail(face, img.width, img.height, attrs)
-            reasons = quality_reasons(face, img, QUALITY_BARS[QualityFilter], face_quality_score)
+            reasons = quality_reasons(face.confidence, face.quality["Sharpness"], face.quality["Brightness"],
+                                      QualityFilter)
             if not reasons and MaxFaces is not None and len(rows) >= MaxFaces:
                 reasons = ["EXCEEDS_MAX_FACES"]
             if reasons:
@@ -127,7 +125,7 @@ class CollectionsMixin:
             bb = bounding_box(face.box, img.width, img.height)
             row = {"face_id": collection_face_id(cid, sha, ExternalImageId, i, version),
                    "image_id": image_uuid(sha, ExternalImageId), "content_sha256": sha,
-                   "external_image_id": ExternalImageId, "user_id": None,
+                   "external_image_id": ExternalImageId, "source_uri": None, "user_id": None,
                    "bounding_box": {k.lower(): v for k, v in bb.items()}, "confidence": face.confidence,
                    "model_version": version, "vector": [float(v) for v in face.embedding]}
             rows.append(row)
@@ -191,31 +189,15 @@ class CollectionsMixin:
 
     def search_faces_by_image(self, *, CollectionId: str, Image: dict, MaxFaces: int = 4096,
                               FaceMatchThreshold: float = 80.0, QualityFilter: str = "NONE") -> dict:
-        from facelake.api import QUALITY_BARS, face_quality_score
-
         cid = self._collection(CollectionId)
         if QualityFilter not in QUALITY_FILTERS:
             raise errors.InvalidParameterException(f"QualityFilter must be one of {', '.join(QUALITY_FILTERS)}")
         img = self._image(Image)
-        faces = [f for f in self.analyzer.analyze(img) if face_quality_score(f) >= QUALITY_BARS[QualityFilter]]
+        faces = [f for f in self.analyzer.analyze(img)
+                 if quality_score(f.confidence, f.quality["Sharpness"], f.quality["Brightness"]) >= QUALITY_BARS[QualityFilter]]
         if not faces:
             raise errors.InvalidParameterException("no face found in the image")
         face = faces[0]  # the largest, as Rekognition does
         return {"SearchedFaceBoundingBox": bounding_box(face.box, img.width, img.height),
                 "SearchedFaceConfidence": face.confidence, "FaceModelVersion": self.face_model_version,
                 "FaceMatches": self._matches(cid, face.embedding, MaxFaces, FaceMatchThreshold)}
-
-
-def quality_reasons(face, img, bar: float, score) -> list[str]:
-    """Rekognition's UnindexedFaces reasons for a face that misses the QualityFilter's bar."""
-    if bar <= 0 or score(face) >= bar:
-        return []
-    reasons = []
-    if face.confidence < bar:
-        reasons.append("LOW_CONFIDENCE")
-    if face.quality["Sharpness"] < bar:
-        reasons.append("LOW_SHARPNESS")
-    b = face.quality["Brightness"]
-    if 4.0 * min(b, 100.0 - b) < bar:
-        reasons.append("LOW_BRIGHTNESS")
-    return reasons or ["LOW_FACE_QUALITY"]

@@ -56,13 +56,16 @@ def existing_image_ids(output: str) -> frozenset[str]:
 
 
 def build(p: beam.Pipeline, sources: list[str], output: str, run_id: str, *, config: AnalyzerConfig,
-          limits: ImageLimits, attributes: list[str], skip_ids: frozenset[str]) -> None:
+          limits: ImageLimits, attributes: list[str], skip_ids: frozenset[str]) -> dict:
+    """The detect job's graph; returns its images / faces / errors PCollections for jobs that
+    add steps (facelake index)."""
     matched = p | "Match" >> MatchImages(sources, run_id)
     found = matched["uris"] | "Detect" >> DetectFaces(run_id, config, limits, attributes, skip_ids)
     errors = (matched["errors"], found["errors"]) | "AllErrors" >> beam.Flatten()
     found["images"] | "WriteImages" >> WriteTable(output, "images", run_id)
     found["faces"] | "WriteFaces" >> WriteTable(output, "faces", run_id)
     errors | "WriteErrors" >> WriteTable(output, "errors", run_id)
+    return {"images": found["images"], "faces": found["faces"], "errors": errors}
 
 
 def table_counts(output: str, run_id: str) -> dict:
@@ -118,10 +121,13 @@ def local_run_display(show_progress: bool, quiet_workers: bool, stream):
             os.close(saved_fd)
 
 
-def parse_args(argv: list[str] | None):
-    ap = argparse.ArgumentParser(prog="facelake detect", description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None, prog: str = "facelake detect", description: str = __doc__.splitlines()[0],
+               add_arguments=None, output_required: bool = True):
+    ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("sources", nargs="+", metavar="SOURCE")
-    ap.add_argument("--output", required=True, metavar="OUT")
+    ap.add_argument("--output", required=output_required, metavar="OUT")
+    if add_arguments:
+        add_arguments(ap)
     ap.add_argument("--attributes", nargs="+", default=["DEFAULT"], choices=ATTRIBUTE_NAMES)
     ap.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
     ap.add_argument("--skip-existing", action="store_true", help="skip images whose content is already in OUT")
@@ -131,7 +137,11 @@ def parse_args(argv: list[str] | None):
 
 
 def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
-    args, beam_args = parse_args(argv)
+    return execute(*parse_args(argv), stream=stream)
+
+
+def execute(args, beam_args: list[str], stream=sys.stderr, extend=None) -> dict:
+    """Run the detect job; ``extend(pcollections, run_id)`` may add steps (facelake index)."""
     if args.workers < 1 or args.batch_size < 1:
         raise ValueError("--workers and --batch-size must be at least 1")
     options = PipelineOptions(beam_args)
@@ -154,8 +164,10 @@ def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
     with local_run_display(local and not args.no_progress, args.workers > 1, stream) as log_path:
         try:
             with beam.Pipeline(options=options) as p:
-                build(p, args.sources, args.output, run_id, config=config, limits=ImageLimits(),
-                      attributes=args.attributes, skip_ids=skip_ids)
+                pcolls = build(p, args.sources, args.output, run_id, config=config, limits=ImageLimits(),
+                               attributes=args.attributes, skip_ids=skip_ids)
+                if extend:
+                    extend(pcolls, run_id)
         except Exception as e:
             if log_path:
                 e.add_note(f"worker log: {log_path}")
@@ -186,6 +198,7 @@ def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
         "workers": args.workers,
         "attributes": args.attributes,
         "model_versions": ModelRegistry().versions(),
+        "counters": dict(sorted(counters.items())),
     }
     staging = join(out_path, "_staging")
     if fs.exists(join(staging, run_id)):
@@ -198,11 +211,11 @@ def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, run=run, prog: str = "facelake detect") -> int:
     summary = run(argv)
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2, default=str))
     if not summary["reconciled"]:
-        print(f"facelake detect: counts do not reconcile: inputs {summary['inputs']} != images "
+        print(f"{prog}: counts do not reconcile: inputs {summary['inputs']} != images "
               f"{summary['images']} + errors {summary['errors']} + skipped {summary['skipped']}", file=sys.stderr)
         return 1
     return 0

@@ -21,6 +21,7 @@ COLLECTION_FACES = pa.schema([
     ("image_id", pa.string()),  # UUID from the image's content and ExternalImageId
     ("content_sha256", pa.string()),  # sha256 of the image bytes
     ("external_image_id", pa.string()),
+    ("source_uri", pa.string()),  # where the image was read from, for faces indexed in bulk
     ("user_id", pa.string()),
     ("bounding_box", pa.struct([("width", pa.float32()), ("height", pa.float32()),
                                 ("left", pa.float32()), ("top", pa.float32())])),
@@ -34,6 +35,13 @@ COLLECTIONS = pa.schema([
     ("face_model_version", pa.string()),
     ("created_at", pa.timestamp("ms", tz="UTC")),
 ])
+
+
+def external_image_id_for(uri: str) -> str:
+    """The ExternalImageId bulk indexing gives a file: its name, with characters Rekognition's
+    pattern forbids replaced by '_' (the full URI is kept in source_uri)."""
+    name = uri.rstrip("/").rsplit("/", 1)[-1] or "image"
+    return re.sub(r"[^a-zA-Z0-9_.\-:]", "_", name)[:255]
 
 
 def valid_id(pattern: re.Pattern, value) -> bool:

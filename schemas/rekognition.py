@@ -45,6 +45,31 @@ def requested_attributes(names: set[str]) -> frozenset[str]:
     return frozenset(names) - {"DEFAULT"}
 
 
+# QualityFilter: a face passes when its quality score (the lowest of sharpness, a brightness
+# score that falls off toward black or white, and detection confidence, each 0-100) reaches the
+# level's bar. The bars are ours: Rekognition does not publish its.
+QUALITY_FILTERS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
+QUALITY_BARS = {"NONE": 0.0, "LOW": 10.0, "AUTO": 25.0, "MEDIUM": 25.0, "HIGH": 45.0}
+
+
+def brightness_score(brightness: float) -> float:
+    return min(100.0, 4.0 * min(brightness, 100.0 - brightness))  # 0 at black/white, 100 from 25 to 75
+
+
+def quality_score(confidence: float, sharpness: float, brightness: float) -> float:
+    return min(sharpness, brightness_score(brightness), confidence)
+
+
+def quality_reasons(confidence: float, sharpness: float, brightness: float, quality_filter: str) -> list[str]:
+    """Rekognition's UnindexedFaces reasons for a face that misses the QualityFilter's bar ([] if it passes)."""
+    bar = QUALITY_BARS[quality_filter]
+    if bar <= 0 or quality_score(confidence, sharpness, brightness) >= bar:
+        return []
+    reasons = [r for r, v in (("LOW_CONFIDENCE", confidence), ("LOW_SHARPNESS", sharpness),
+                              ("LOW_BRIGHTNESS", brightness_score(brightness))) if v < bar]
+    return reasons or ["LOW_FACE_QUALITY"]
+
+
 def parse_attributes(attributes) -> set[str]:
     """Validate DetectFaces' Attributes list; returns the set of names asked for."""
     if attributes is None:

@@ -30,13 +30,15 @@ def write_parquet(table: pa.Table, path: str) -> None:
         pq.write_table(table, f, compression="zstd")
 
 
-class _WriteStaged(beam.DoFn):
-    def __init__(self, output: str, table: str, run_id: str):
-        self.output, self.table, self.run_id = output, table, run_id
+class WriteStaged(beam.DoFn):
+    """Batches of rows -> one Parquet file each under ``folder``; yields the file's path."""
+
+    def __init__(self, folder: str, schema: pa.Schema):
+        self.folder, self.schema = folder, schema
 
     def process(self, rows: list[dict]):
-        path = join(self.output, "_staging", self.run_id, self.table, f"{uuid.uuid4().hex}.parquet")
-        write_parquet(pa.Table.from_pylist(rows, schema=TABLES[self.table]), path)
+        path = join(self.folder, f"{uuid.uuid4().hex}.parquet")
+        write_parquet(pa.Table.from_pylist(rows, schema=self.schema), path)
         yield path
 
 
@@ -70,6 +72,7 @@ class WriteTable(beam.PTransform):
         return (rows
                 # fixed-size batches: one file per rows_per_file rows (or per bundle's remainder)
                 | "Batch" >> beam.BatchElements(min_batch_size=self.rows_per_file, max_batch_size=self.rows_per_file)
-                | "Stage" >> beam.ParDo(_WriteStaged(self.output, self.table, self.run_id))
+                | "Stage" >> beam.ParDo(WriteStaged(join(self.output, "_staging", self.run_id, self.table),
+                                                    TABLES[self.table]))
                 | "Gather" >> beam.combiners.ToList()
                 | "Commit" >> beam.Map(commit, self.output, self.table, self.run_id))

@@ -1,0 +1,65 @@
+"""The index job: every face of a photo library into a face collection (Rekognition's IndexFaces, in bulk).
+
+    facelake index SOURCE... --collection ID [--store URI] [--create] [--quality-filter AUTO]
+                   [--output OUT] [--workers N] [--skip-existing] [beam options]
+
+It is the detect job (images / faces / errors tables, by default under
+STORE/_runs/<collection>/) plus the collection write of facelake.transforms.collection: faces
+passing the QualityFilter are merged into the collection in one atomic commit at the end.
+Each face's ExternalImageId is its file's name; the full URI is kept in source_uri.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from facelake.collections import CollectionStore, default_store
+from facelake.models.registry import ModelRegistry
+from facelake.schemas.collections import COLLECTION_ID, valid_id
+from facelake.schemas.rekognition import QUALITY_FILTERS
+from facelake.transforms.collection import IndexIntoCollection
+from facelake.transforms.parquet import join
+
+from . import detect
+
+
+def add_arguments(ap) -> None:
+    ap.add_argument("--collection", required=True, metavar="ID")
+    ap.add_argument("--store", metavar="URI", help="the collections' store (default $FACELAKE_STORE or ~/.facelake/store)")
+    ap.add_argument("--create", action="store_true", help="create the collection if it does not exist")
+    ap.add_argument("--quality-filter", default="AUTO", choices=QUALITY_FILTERS)
+
+
+def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
+    args, beam_args = detect.parse_args(argv, prog="facelake index", description=__doc__.splitlines()[0],
+                                        add_arguments=add_arguments, output_required=False)
+    if not valid_id(COLLECTION_ID, args.collection):
+        raise ValueError(f"--collection must match {COLLECTION_ID.pattern}")
+    store_uri = args.store or default_store()
+    store = CollectionStore(store_uri)
+    version = ModelRegistry().versions()["embedder"]
+    if not store.exists(args.collection):
+        if not args.create:
+            raise ValueError(f"collection {args.collection} does not exist in {store_uri} (use --create)")
+        store.create(args.collection, version)
+    args.output = args.output or join(store_uri, "_runs", args.collection)
+    before = store.info(args.collection)["face_count"]
+
+    def extend(pcolls, run_id):
+        pcolls["faces"] | "Index" >> IndexIntoCollection(store_uri, args.collection, version, run_id, args.quality_filter)
+
+    summary = detect.execute(args, beam_args, stream, extend)
+    after = store.info(args.collection)["face_count"]
+    summary["collection"] = {"id": args.collection, "store": store_uri, "faces_before": before,
+                             "faces_after": after, "inserted": summary["counters"].get("collection_inserted", 0),
+                             "unindexed": summary["counters"].get("collection_unindexed", 0),
+                             "quality_filter": args.quality_filter}
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    return detect.main(argv, run=run, prog="facelake index")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Bulk indexing into a face collection: workers stage rows, one final step commits them.
+
+Faces rows (from DetectFaces) become collection rows; those that miss the QualityFilter are
+counted, not indexed. Workers write the rows as Parquet under
+``<store>/_staging/<collection>/<run_id>/``; a single final step merges them into the
+collection's LanceDB table with ``merge_insert`` on face_id (insert when not there), which
+Lance commits atomically. So a failed run adds nothing, a retried bundle's orphan file is never
+read, a second run over the same inputs adds nothing (face ids are deterministic), and two
+runs into one collection at once both land (Lance retries a commit that raced another).
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import fsspec
+import pyarrow.dataset as ds
+
+from facelake.schemas.collections import COLLECTION_FACES, collection_face_id, external_image_id_for, image_uuid
+from facelake.schemas.rekognition import quality_reasons
+
+from .parquet import WriteStaged, join
+
+
+def collection_row(face: dict, collection_id: str, model_version: str, image_sha: str) -> dict:
+    ext = external_image_id_for(face["uri"])
+    return {"face_id": collection_face_id(collection_id, image_sha, ext, face["face_index"], model_version),
+            "image_id": image_uuid(image_sha, ext), "content_sha256": image_sha, "external_image_id": ext,
+            "source_uri": face["uri"], "user_id": None, "bounding_box": face["bounding_box"],
+            "confidence": face["confidence"], "model_version": model_version, "vector": face["embedding"]}
+
+
+class _ToCollectionRow(beam.DoFn):
+    def __init__(self, collection_id: str, model_version: str, quality_filter: str):
+        self.collection_id, self.model_version, self.quality_filter = collection_id, model_version, quality_filter
+
+    def process(self, face: dict):
+        q = face["quality"]
+        if quality_reasons(face["confidence"], q["sharpness"], q["brightness"], self.quality_filter):
+            beam.metrics.Metrics.counter("facelake", "collection_unindexed").inc()
+            return
+        yield collection_row(face, self.collection_id, self.model_version, face["image_id"])
+
+
+def commit_to_collection(staged: list[str], store: str, collection_id: str, run_id: str) -> int:
+    """Merge the staged rows into the collection in one atomic commit; returns rows inserted."""
+    import lancedb
+
+    inserted = 0
+    if staged:
+        fs, _ = fsspec.core.url_to_fs(staged[0])
+        dataset = ds.dataset([fs._strip_protocol(p) for p in staged], schema=COLLECTION_FACES, format="parquet",
+                             filesystem=fs)
+        table = lancedb.connect(store).open_table(collection_id)
+        result = (table.merge_insert("face_id").when_not_matched_insert_all()
+                  .execute(dataset.scanner().to_reader()))
+        inserted = int(result.num_inserted_rows)
+    staging = join(store, "_staging", collection_id, run_id)
+    fs, path = fsspec.core.url_to_fs(staging)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+    beam.metrics.Metrics.counter("facelake", "collection_inserted").inc(inserted)
+    return inserted
+
+
+class IndexIntoCollection(beam.PTransform):
+    """faces rows -> rows added to a LanceDB face collection (outputs the number inserted, once)."""
+
+    def __init__(self, store: str, collection_id: str, model_version: str, run_id: str,
+                 quality_filter: str = "AUTO", rows_per_file: int = 20_000):
+        super().__init__()
+        self.store, self.collection_id, self.model_version = store, collection_id, model_version
+        self.run_id, self.quality_filter, self.rows_per_file = run_id, quality_filter, rows_per_file
+
+    def expand(self, faces):
+        staging = join(self.store, "_staging", self.collection_id, self.run_id)
+        return (faces
+                | "ToRows" >> beam.ParDo(_ToCollectionRow(self.collection_id, self.model_version, self.quality_filter))
+                # the same photo under the same file name in two folders gives the same face ids: keep one
+                | "ByFaceId" >> beam.Map(lambda row: (row["face_id"], row))
+                | "OnePerFaceId" >> beam.CombinePerKey(lambda rows: min(rows, key=lambda r: r["source_uri"]))
+                | "Rows" >> beam.Values()
+                | "Batch" >> beam.BatchElements(min_batch_size=self.rows_per_file, max_batch_size=self.rows_per_file)
+                | "Stage" >> beam.ParDo(WriteStaged(staging, COLLECTION_FACES))
+                | "Gather" >> beam.combiners.ToList()
+                | "Commit" >> beam.Map(commit_to_collection, self.store, self.collection_id, self.run_id))
