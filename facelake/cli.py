@@ -4,6 +4,8 @@
     facelake compare-faces SOURCE TARGET [--similarity-threshold 80] [--quality-filter NONE] [--draw OUT.png]
     facelake detect SOURCE... --output OUT [--workers N] [--skip-existing] [beam options]   (see pipelines/detect.py)
     facelake index SOURCE... --collection ID [--store URI] [--create] [beam options]        (see pipelines/index.py)
+    facelake search SOURCE... --collection ID [--store URI] --output OUT                    (see pipelines/search.py)
+    facelake compare-libraries A [B] --output OUT [--threshold 80]                          (see pipelines/compare.py)
 
 IMAGE is a local path, an ``s3://bucket/key`` (read through s3fs; endpoint and credentials from
 the usual AWS_* variables) or any fsspec URI. Responses are printed as JSON. Files on disk and
@@ -64,6 +66,9 @@ def parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("index", help="index a photo library into a face collection with Beam (facelake index --help)",
                    add_help=False)
+    sub.add_parser("search", help="search a library's faces in a collection with Beam (facelake search --help)",
+                   add_help=False)
+    sub.add_parser("compare-libraries", help="face pairs of two libraries' faces tables (--help)", add_help=False)
     d = sub.add_parser("detect-faces", help="detect and describe the faces of an image (DetectFaces)")
     d.add_argument("image")
     d.add_argument("--attributes", nargs="+", default=["DEFAULT"], help="DEFAULT, ALL or attribute names")
@@ -98,7 +103,7 @@ def run(args: argparse.Namespace) -> dict:
     return resp
 
 
-JOBS = {"detect": "detect", "index": "index"}  # CLI command -> facelake.pipelines module
+JOBS = {"detect": "detect", "index": "index", "search": "search", "compare-libraries": "compare"}  # -> facelake.pipelines
 
 
 def beam_job(command: str, argv: list[str]) -> int:

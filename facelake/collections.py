@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import lancedb
+from lancedb.index import IvfHnswSq
 from lancedb.query import ColumnOrdering
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,13 @@ import pyarrow as pa
 from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS
 
 META = "__collections"
+# Past this many faces a collection gets an ANN index (below it, an exact scan is fast enough).
+# IVF_HNSW_SQ: HNSW graphs inside IVF partitions over 8-bit scalar-quantised vectors; LanceDB's
+# IVF_PQ defaults recall poorly on 128-d face descriptors. Settings chosen with
+# benchmarks/collection_scale.py (see BENCHMARKS.md).
+INDEX_MIN_FACES = 100_000
+INDEX_SETTINGS = {"index_type": "IVF_HNSW_SQ", "rows_per_partition": 65_536, "m": 16, "ef_construction": 150}
+SEARCH_SETTINGS = {"nprobes": 8, "ef": 160}
 
 
 def default_store() -> str:
@@ -91,6 +99,9 @@ class CollectionStore:
         new = [r for r in rows if r["face_id"] not in have]
         if new:
             table.add(pa.Table.from_pylist(new, schema=COLLECTION_FACES))
+            count = table.count_rows()
+            if count >= INDEX_MIN_FACES and (not table.list_indices() or count % 10_000 < len(new)):
+                self.ensure_index(collection_id)  # build the index, then refresh it every 10k faces
         return [r["face_id"] for r in new]
 
     def get(self, collection_id: str, face_ids: list[str]) -> list[dict]:
@@ -121,7 +132,10 @@ class CollectionStore:
     def nearest(self, collection_id: str, vector: np.ndarray, k: int, max_distance: float,
                 exclude: str | None = None) -> list[tuple[dict, float]]:
         """Up to k faces within max_distance (euclidean) of vector, nearest first."""
-        query = self.table(collection_id).search(np.asarray(vector, np.float32)).metric("l2").limit(k + 1)
+        table = self.table(collection_id)
+        query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k + 1)
+        if table.list_indices():
+            query = query.nprobes(SEARCH_SETTINGS["nprobes"]).ef(SEARCH_SETTINGS["ef"])
         if exclude:
             query = query.where(f"face_id != {_quote([exclude])}", prefilter=True)
         out = []
@@ -130,6 +144,23 @@ class CollectionStore:
             if d <= max_distance:
                 out.append((row, d))
         return out[:k]
+
+    def ensure_index(self, collection_id: str, force: bool = False) -> bool:
+        """Build the ANN index if the collection has grown past INDEX_MIN_FACES (or ``force``),
+        or bring an existing one up to date with faces added since. Searches keep working while
+        this runs: LanceDB swaps the new index in with a new table version."""
+        table = self.table(collection_id)
+        n = table.count_rows()
+        if not table.list_indices():
+            if n < INDEX_MIN_FACES and not force:
+                return False
+            partitions = max(1, n // INDEX_SETTINGS["rows_per_partition"])
+            table.create_index("vector", config=IvfHnswSq(
+                distance_type="l2", num_partitions=partitions, m=INDEX_SETTINGS["m"],
+                ef_construction=INDEX_SETTINGS["ef_construction"]))
+        else:
+            table.optimize()  # adds rows written since the index was built
+        return True
 
     @staticmethod
     def _purge(table) -> None:

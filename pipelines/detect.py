@@ -68,12 +68,12 @@ def build(p: beam.Pipeline, sources: list[str], output: str, run_id: str, *, con
     return {"images": found["images"], "faces": found["faces"], "errors": errors}
 
 
-def table_counts(output: str, run_id: str) -> dict:
+def table_counts(output: str, run_id: str, tables=("images", "faces", "errors")) -> dict:
     """Rows this run committed, per table, and errors by reason (read back from the files)."""
     fs, _ = fsspec.core.url_to_fs(output)
     fs.invalidate_cache()  # listings cached before the run would miss its files
     counts, reasons = {}, Counter()
-    for table in ("images", "faces", "errors"):
+    for table in tables:
         n = 0
         for f in fs.glob(join(output, table, f"{run_id}-*.parquet")):
             with fs.open(f, "rb") as fh:

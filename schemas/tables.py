@@ -68,7 +68,31 @@ ERRORS = pa.schema([
     ("run_id", pa.string()),
 ])
 
-TABLES = {"images": IMAGES, "faces": FACES, "errors": ERRORS}
+MATCHES = pa.schema([  # facelake search: faces of a query library against a collection
+    ("face_id", pa.string()),  # the query face (faces table of the same run)
+    ("image_id", pa.string()),
+    ("uri", pa.string()),
+    ("face_index", pa.int32()),
+    ("rank", pa.int32()),  # 1 = the most similar match
+    ("match_face_id", pa.string()),
+    ("match_external_image_id", pa.string()),
+    ("match_source_uri", pa.string()),
+    ("similarity", pa.float32()),
+    ("distance", pa.float32()),
+    ("run_id", pa.string()),
+])
+
+PAIRS = pa.schema([  # facelake compare-libraries: face pairs of two libraries (or one) above a threshold
+    ("face_id_a", pa.string()),
+    ("uri_a", pa.string()),
+    ("face_id_b", pa.string()),
+    ("uri_b", pa.string()),
+    ("similarity", pa.float32()),
+    ("distance", pa.float32()),
+    ("run_id", pa.string()),
+])
+
+TABLES = {"images": IMAGES, "faces": FACES, "errors": ERRORS, "matches": MATCHES, "pairs": PAIRS}
 
 # FaceDetail member -> column. Every member of botocore's FaceDetail has a column.
 FACE_DETAIL_COLUMNS = {

@@ -136,3 +136,26 @@ def test_deleted_faces_are_gone_from_every_file(client, astronaut_bytes, insight
     assert client.describe_collection(CollectionId="d")["FaceCount"] == 6
     found = client.search_faces_by_image(CollectionId="d", Image=img(astronaut_bytes), FaceMatchThreshold=0)
     assert face not in [m["Face"]["FaceId"] for m in found["FaceMatches"]]
+
+
+def test_an_ann_index_is_built_past_the_threshold_and_search_still_finds(tmp_path, monkeypatch):
+    from facelake import collections as fc
+
+    monkeypatch.setattr(fc, "INDEX_MIN_FACES", 500)
+    store = fc.CollectionStore(str(tmp_path / "s"))
+    store.create("big", "v")
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(0, 0.1, (600, 128)).astype(np.float32)
+
+    def row(i):
+        return {"face_id": f"{i:08x}-0000-0000-0000-000000000000", "image_id": "i", "content_sha256": "s",
+                "external_image_id": None, "source_uri": None, "user_id": None,
+                "bounding_box": {"width": 0.1, "height": 0.1, "left": 0.0, "top": 0.0}, "confidence": 99.0,
+                "model_version": "v", "vector": vectors[i].tolist()}
+
+    store.add("big", [row(i) for i in range(400)])
+    assert not store.table("big").list_indices()
+    store.add("big", [row(i) for i in range(400, 600)])
+    assert store.table("big").list_indices()
+    hits = store.nearest("big", vectors[123], 1, max_distance=1e-3)
+    assert [r["face_id"] for r, _ in hits] == [f"{123:08x}-0000-0000-0000-000000000000"]

@@ -54,6 +54,9 @@ def commit_to_collection(staged: list[str], store: str, collection_id: str, run_
         result = (table.merge_insert("face_id").when_not_matched_insert_all()
                   .execute(dataset.scanner().to_reader()))
         inserted = int(result.num_inserted_rows)
+        from facelake.collections import CollectionStore
+
+        CollectionStore(store).ensure_index(collection_id)  # past INDEX_MIN_FACES: build or refresh the ANN index
     staging = join(store, "_staging", collection_id, run_id)
     fs, path = fsspec.core.url_to_fs(staging)
     if fs.exists(path):

@@ -1,0 +1,102 @@
+"""A face collection at scale: search latency, recall@10 against exact search, index build, memory.
+
+    python benchmarks/collection_scale.py ../../shared/eval [--faces 1000000] [--queries 200] [--join 10000]
+
+Vectors: the real descriptors of every face in deepface/ and dlib_faces/, plus synthetic
+vectors drawn from a Gaussian with the real vectors' mean and covariance, up to --faces.
+Queries: the real descriptors first, then synthetic ones. Exact answers come from numpy over
+all vectors. Also times the exact batch join (blocked matrix products) of --join query faces
+against the whole collection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from common import machine
+
+from facelake.collections import INDEX_SETTINGS, SEARCH_SETTINGS, CollectionStore
+from facelake.models.analyzer import FaceAnalyzer
+from facelake.models.images import load
+from facelake.schemas.collections import COLLECTION_FACES
+from facelake.models.matching import nearest, pairs_within
+
+
+def real_vectors(eval_dir: Path) -> np.ndarray:
+    analyzer = FaceAnalyzer()
+    out = []
+    for p in sorted(list((eval_dir / "deepface").glob("*.jpg")) + list((eval_dir / "dlib_faces").glob("*.jpg"))):
+        out += [f.embedding for f in analyzer.analyze(load(str(p)))]
+    return np.array(out, np.float32)
+
+
+def rows(vectors: np.ndarray, start: int) -> pa.Table:
+    n = len(vectors)
+    ids = [f"{i:08x}-0000-0000-0000-000000000000" for i in range(start, start + n)]
+    return pa.Table.from_pydict({
+        "face_id": ids, "image_id": ids, "content_sha256": [""] * n, "external_image_id": [None] * n,
+        "source_uri": [None] * n, "user_id": [None] * n,
+        "bounding_box": [{"width": 0.1, "height": 0.1, "left": 0.0, "top": 0.0}] * n,
+        "confidence": np.full(n, 99.0, np.float32), "model_version": ["dlib-resnet-v1"] * n,
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 128)}, schema=COLLECTION_FACES)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("eval_dir", type=Path)
+    ap.add_argument("--faces", type=int, default=1_000_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--join", type=int, default=10_000)
+    ap.add_argument("--sweep", default="", help="extra search settings to try, e.g. 12:128,16:160 (nprobes:ef)")
+    args = ap.parse_args()
+    real = real_vectors(args.eval_dir)
+    rng = np.random.default_rng(0)
+    mean, cov = real.mean(0), np.cov(real.T)
+    synthetic = rng.multivariate_normal(mean, cov, size=args.faces - len(real)).astype(np.float32)
+    data = np.concatenate([real, synthetic])
+    print(f"# collection at scale ({machine()}): {len(data)} faces ({len(real)} real), "
+          f"index {INDEX_SETTINGS}")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = CollectionStore(tmp)
+        store.create("scale", "dlib-resnet-v1")
+        table = store.table("scale")
+        t = time.perf_counter()
+        for s in range(0, len(data), 200_000):
+            table.add(rows(data[s:s + 200_000], s))
+        print(f"write: {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        store.ensure_index("scale", force=True)
+        print(f"index build: {time.perf_counter() - t:.1f} s")
+        queries = np.concatenate([real, synthetic[: max(0, args.queries - len(real))]])[: args.queries]
+        exact_idx, _ = nearest(queries, data, 10)
+        settings = [dict(SEARCH_SETTINGS)] + [{"nprobes": int(a), "ef": int(b)} for a, b in
+                                              (x.split(":") for x in args.sweep.split(",") if x)]
+        for setting in settings:
+            SEARCH_SETTINGS.update(setting)
+            lat, recall = [], []
+            for q, exact in zip(queries, exact_idx):
+                t = time.perf_counter()
+                hits = store.nearest("scale", q, 10, max_distance=10.0)
+                lat.append(time.perf_counter() - t)
+                got = {int(r["face_id"][:8], 16) for r, _ in hits}
+                recall.append(len(set(exact.tolist()) & got) / 10)
+            lat = np.array(lat) * 1000
+            print(f"search {setting} (k=10, {len(queries)} queries): p50 {np.percentile(lat, 50):.1f} ms, "
+                  f"p99 {np.percentile(lat, 99):.1f} ms, recall@10 {np.mean(recall):.3f}")
+        joinq = data[rng.choice(len(data), args.join, replace=False)]
+        t = time.perf_counter()
+        n_pairs = sum(len(p) for p in pairs_within(joinq, data, 0.6))
+        print(f"batch join, exact: {args.join} queries x {len(data)} faces in {time.perf_counter() - t:.1f} s, "
+              f"{n_pairs} pairs within distance 0.6")
+        print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
