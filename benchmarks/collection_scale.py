@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--join", type=int, default=10_000)
-    ap.add_argument("--sweep", default="", help="extra search settings to try, e.g. 12:128,16:160 (nprobes:ef)")
+    ap.add_argument("--sweep", default="", help="extra search settings to try, e.g. 12:128:0,16:160:2 (nprobes:ef:refine)")
     args = ap.parse_args()
     real = real_vectors(args.eval_dir)
     rng = np.random.default_rng(0)
@@ -76,7 +76,7 @@ def main() -> None:
         print(f"index build: {time.perf_counter() - t:.1f} s")
         queries = np.concatenate([real, synthetic[: max(0, args.queries - len(real))]])[: args.queries]
         exact_idx, _ = nearest(queries, data, 10)
-        settings = [dict(SEARCH_SETTINGS)] + [{"nprobes": int(a), "ef": int(b)} for a, b in
+        settings = [dict(SEARCH_SETTINGS)] + [{"nprobes": int(a), "ef": int(b), "refine": int(c)} for a, b, c in
                                               (x.split(":") for x in args.sweep.split(",") if x)]
         for setting in settings:
             SEARCH_SETTINGS.update(setting)

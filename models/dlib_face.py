@@ -119,7 +119,7 @@ def _warp(src: np.ndarray, chip_to_img: np.ndarray, size: int) -> np.ndarray:
 
 
 class DlibAligner:
-    """RetinaFace box -> dlib's 5 points -> 150x150 chip aligned exactly as dlib aligns it."""
+    """RetinaFace box -> dlib's 5 points (then chip_transform / extract_chip make the chip)."""
 
     def __init__(self, shape_arrays: dict[str, np.ndarray]):
         self.predictor = ShapePredictor5(shape_arrays)
@@ -135,9 +135,6 @@ class DlibAligner:
         gray = intensity(rgb[y0:y1, x0:x1])
         pts = self.predictor(gray, (left - x0, top - y0, right - x0, bottom - y0))
         return pts + (x0, y0)
-
-    def chip(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
-        return extract_chip(rgb, chip_transform(self.points(rgb, box)))
 
 
 def intensity(rgb: np.ndarray) -> np.ndarray:
