@@ -39,12 +39,29 @@ def _quote(values: list[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
+def storage_options(uri: str) -> dict[str, str]:
+    """LanceDB's object-store settings for an s3:// store: the endpoint is taken from
+    AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (as boto3 and s3fs do), plain http allowed for it."""
+    if not uri.startswith("s3://"):
+        return {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return {}
+    opts = {"aws_endpoint": endpoint}
+    if endpoint.startswith("http://"):
+        opts["allow_http"] = "true"
+    return opts
+
+
 class CollectionStore:
+    """The collections of one store: a local folder or an s3:// prefix (credentials and endpoint
+    from the usual AWS_* variables)."""
+
     def __init__(self, uri: str | None = None):
         self.uri = uri or default_store()
         if "://" not in self.uri:
             Path(self.uri).mkdir(parents=True, exist_ok=True)
-        self.db = lancedb.connect(self.uri)
+        self.db = lancedb.connect(self.uri, storage_options=storage_options(self.uri) or None)
 
     # --- collections -------------------------------------------------------------------------
     def _tables(self) -> set[str]:

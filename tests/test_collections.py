@@ -159,3 +159,29 @@ def test_an_ann_index_is_built_past_the_threshold_and_search_still_finds(tmp_pat
     assert store.table("big").list_indices()
     hits = store.nearest("big", vectors[123], 1, max_distance=1e-3)
     assert [r["face_id"] for r, _ in hits] == [f"{123:08x}-0000-0000-0000-000000000000"]
+
+
+def test_a_store_on_s3(s3_server, astronaut_bytes, tmp_path):
+    """The same calls with the store on an S3-compatible server; deletion purges the objects too."""
+    import boto3
+
+    from facelake.pipelines import index
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="facestore")
+    client = facelake.client(store="s3://facestore/store")
+    client.create_collection(CollectionId="s3c")
+    face = client.index_faces(CollectionId="s3c", Image=img(astronaut_bytes))["FaceRecords"][0]["Face"]["FaceId"]
+    found = client.search_faces_by_image(CollectionId="s3c", Image=img((SAMPLES / "astronaut-exif-rotated.jpg").read_bytes()))
+    assert found["FaceMatches"][0]["Face"]["FaceId"] == face
+    vector = np.asarray(client.store.get("s3c", [face])[0]["vector"], np.float32).tobytes()
+    client.delete_faces(CollectionId="s3c", FaceIds=[face])
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="facestore").get("Contents", [])]
+    assert keys and not [k for k in keys if vector[:128] in s3.get_object(Bucket="facestore", Key=k)["Body"].read()]
+    # bulk indexing into the same store
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "me.jpg").write_bytes(astronaut_bytes)
+    summary = index.run([str(lib), "--collection", "s3c", "--store", "s3://facestore/store", "--no-progress"])
+    assert summary["collection"]["inserted"] == 1
+    assert client.describe_collection(CollectionId="s3c")["FaceCount"] == 1

@@ -43,20 +43,18 @@ class _ToCollectionRow(beam.DoFn):
 
 def commit_to_collection(staged: list[str], store: str, collection_id: str, run_id: str) -> int:
     """Merge the staged rows into the collection in one atomic commit; returns rows inserted."""
-    import lancedb
+    from facelake.collections import CollectionStore
 
+    collection = CollectionStore(store)
     inserted = 0
     if staged:
         fs, _ = fsspec.core.url_to_fs(staged[0])
         dataset = ds.dataset([fs._strip_protocol(p) for p in staged], schema=COLLECTION_FACES, format="parquet",
                              filesystem=fs)
-        table = lancedb.connect(store).open_table(collection_id)
-        result = (table.merge_insert("face_id").when_not_matched_insert_all()
+        result = (collection.table(collection_id).merge_insert("face_id").when_not_matched_insert_all()
                   .execute(dataset.scanner().to_reader()))
         inserted = int(result.num_inserted_rows)
-        from facelake.collections import CollectionStore
-
-        CollectionStore(store).ensure_index(collection_id)  # past INDEX_MIN_FACES: build or refresh the ANN index
+        collection.ensure_index(collection_id)  # past INDEX_MIN_FACES: build or refresh the ANN index
     staging = join(store, "_staging", collection_id, run_id)
     fs, path = fsspec.core.url_to_fs(staging)
     if fs.exists(path):
