@@ -39,6 +39,18 @@ def _quote(values: list[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
+def vector_query(table, vector: np.ndarray, k: int, indexed: bool | None = None):
+    """A k-nearest (euclidean) query on a LanceDB table, with SEARCH_SETTINGS when it has an index."""
+    query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k)
+    if table.list_indices() if indexed is None else indexed:
+        refine = SEARCH_SETTINGS.get("refine") or 1
+        # HNSW needs ef >= the candidates it returns: k, times the re-rank factor
+        query = query.nprobes(SEARCH_SETTINGS["nprobes"]).ef(max(SEARCH_SETTINGS["ef"], k * refine))
+        if refine > 1:  # re-rank refine x k candidates on the full vectors
+            query = query.refine_factor(refine)
+    return query
+
+
 def storage_options(uri: str) -> dict[str, str]:
     """LanceDB's object-store settings for an s3:// store: the endpoint is taken from
     AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (as boto3 and s3fs do), plain http allowed for it."""
@@ -150,12 +162,7 @@ class CollectionStore:
     def nearest(self, collection_id: str, vector: np.ndarray, k: int, max_distance: float,
                 exclude: str | None = None) -> list[tuple[dict, float]]:
         """Up to k faces within max_distance (euclidean) of vector, nearest first."""
-        table = self.table(collection_id)
-        query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k + 1)
-        if table.list_indices():
-            query = query.nprobes(SEARCH_SETTINGS["nprobes"]).ef(SEARCH_SETTINGS["ef"])
-            if SEARCH_SETTINGS.get("refine"):  # re-rank refine x k candidates on the full vectors
-                query = query.refine_factor(SEARCH_SETTINGS["refine"])
+        query = vector_query(self.table(collection_id), vector, k + 1)
         if exclude:
             query = query.where(f"face_id != {_quote([exclude])}", prefilter=True)
         out = []

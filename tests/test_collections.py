@@ -185,3 +185,36 @@ def test_a_store_on_s3(s3_server, astronaut_bytes, tmp_path):
     summary = index.run([str(lib), "--collection", "s3c", "--store", "s3://facestore/store", "--no-progress"])
     assert summary["collection"]["inserted"] == 1
     assert client.describe_collection(CollectionId="s3c")["FaceCount"] == 1
+
+
+def test_search_keeps_working_while_the_index_is_built(tmp_path):
+    import threading
+
+    from facelake import collections as fc
+
+    store = fc.CollectionStore(str(tmp_path / "s"))
+    store.create("busy", "v")
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(0, 0.1, (20000, 128)).astype(np.float32)
+    import pyarrow as pa
+
+    from facelake.schemas.collections import COLLECTION_FACES
+
+    n = len(vectors)
+    ids = [f"{i:08x}-0000-0000-0000-000000000000" for i in range(n)]
+    store.table("busy").add(pa.Table.from_pydict({
+        "face_id": ids, "image_id": ids, "content_sha256": [""] * n, "external_image_id": [None] * n,
+        "source_uri": [None] * n, "user_id": [None] * n,
+        "bounding_box": [{"width": 0.1, "height": 0.1, "left": 0.0, "top": 0.0}] * n,
+        "confidence": np.full(n, 99.0, np.float32), "model_version": ["v"] * n,
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 128)}, schema=COLLECTION_FACES))
+    builder = threading.Thread(target=store.ensure_index, args=("busy",), kwargs={"force": True})
+    builder.start()
+    searches = 0
+    while builder.is_alive() or searches < 3:
+        i = int(rng.integers(n))
+        hits = store.nearest("busy", vectors[i], 1, max_distance=1e-3)
+        assert [r["face_id"] for r, _ in hits] == [ids[i]]
+        searches += 1
+    builder.join()
+    assert store.table("busy").list_indices() and searches >= 3

@@ -68,3 +68,9 @@ def test_compare_libraries_and_a_library_with_itself(tmp_path, insightface_image
     pairs = pd.read_parquet(tmp_path / "aa" / "pairs")
     assert res["pairs"] == len(pairs) == 7 * 6 // 2
     assert (pairs.face_id_a < pairs.face_id_b).all()
+    # the ANN path gives the same pairs here (B is small, so its table is scanned exactly)
+    ann = compare.run([str(tmp_path / "fa"), "--output", str(tmp_path / "ann"), "--threshold", "0", "--ann"])
+    ann_pairs = pd.read_parquet(tmp_path / "ann" / "pairs")
+    assert ann["method"] == "ann" and set(zip(ann_pairs.face_id_a, ann_pairs.face_id_b)) == set(
+        zip(pairs.face_id_a, pairs.face_id_b))
+    assert not (tmp_path / "ann" / "_ann").exists()

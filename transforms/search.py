@@ -95,3 +95,53 @@ class PairsAgainst(beam.DoFn):
                 yield {"face_id_a": a["face_id"], "uri_a": a["uri"], "face_id_b": self.b_ids[b],
                        "uri_b": self.b_uris[b], "similarity": similarity(float(d)), "distance": float(d),
                        "run_id": self.run_id}
+
+
+def build_ann_table(b_files: list[str], uri: str) -> None:
+    """Library B's faces as a LanceDB table with an IVF_HNSW_SQ index (the ANN path of
+    compare-libraries), at ``uri`` where every worker can open it."""
+    import lancedb
+    import pyarrow as pa
+    from lancedb.index import IvfHnswSq
+
+    from facelake.collections import INDEX_SETTINGS, storage_options
+
+    ids, uris, vecs = read_faces(b_files)
+    table = pa.table({"face_id": ids, "uri": uris,
+                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel(), pa.float32()), 128)})
+    db = lancedb.connect(uri, storage_options=storage_options(uri) or None)
+    t = db.create_table("b", data=table)
+    if len(ids) >= 5000:  # below that an exact scan is as fast
+        t.create_index("vector", config=IvfHnswSq(
+            num_partitions=max(1, len(ids) // INDEX_SETTINGS["rows_per_partition"]), m=INDEX_SETTINGS["m"],
+            ef_construction=INDEX_SETTINGS["ef_construction"]))
+
+
+class PairsAgainstANN(beam.DoFn):
+    """Like PairsAgainst, but each face of A asks B's ANN index for its ``max_matches`` nearest
+    faces, so B need not fit in memory; pairs beyond a face's max_matches-th neighbour are missed."""
+
+    def __init__(self, ann_uri: str, threshold: float, max_matches: int, same_library: bool, run_id: str):
+        self.ann_uri, self.threshold, self.max_matches = ann_uri, threshold, max_matches
+        self.same, self.run_id = same_library, run_id
+
+    def setup(self):
+        import lancedb
+
+        from facelake.collections import storage_options
+
+        self.table = lancedb.connect(self.ann_uri, storage_options=storage_options(self.ann_uri) or None).open_table("b")
+        self.indexed = bool(self.table.list_indices())
+
+    def process(self, faces: list[dict]):
+        from facelake.collections import vector_query
+
+        limit = distance_for_similarity(self.threshold)
+        for a in faces:
+            for row in vector_query(self.table, a["embedding"], self.max_matches, self.indexed).to_list():
+                d = float(np.sqrt(max(row["_distance"], 0.0)))
+                if d > limit or (self.same and a["face_id"] >= row["face_id"]):
+                    continue
+                beam.metrics.Metrics.counter("facelake", "pairs").inc()
+                yield {"face_id_a": a["face_id"], "uri_a": a["uri"], "face_id_b": row["face_id"], "uri_b": row["uri"],
+                       "similarity": similarity(d), "distance": d, "run_id": self.run_id}
