@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import types
 from dataclasses import dataclass
 
@@ -13,12 +12,7 @@ from facelake.models.analyzer import AnalyzerConfig, Face, FaceAnalyzer
 from facelake.models.images import ImageLimits, decode, load, read_image_param
 from facelake.schemas import errors
 from facelake.schemas.rekognition import (
-    QUALITY_BARS, QUALITY_FILTERS, compared_face, face_detail, parse_attributes, quality_score, requested_attributes,
-    similarity)
-
-def face_quality_score(face: Face) -> float:
-    return quality_score(face.confidence, face.quality["Sharpness"], face.quality["Brightness"])
-
+    QUALITY_BARS, QUALITY_FILTERS, compared_face, face_detail, parse_attributes, requested_attributes, similarity)
 
 @dataclass
 class AnalyzedFace:
@@ -33,24 +27,6 @@ class AnalyzedFace:
 
     def similarity(self, other: "AnalyzedFace") -> float:
         return similarity(self.distance(other))
-
-
-def _operation(name: str):
-    """Label Rekognition errors raised inside a client call with the call's operation name."""
-
-    def wrap(method):
-        @functools.wraps(method)
-        def call(self, **kwargs):
-            try:
-                return method(self, **kwargs)
-            except errors.RekognitionError as e:
-                if e.operation_name == name:
-                    raise
-                raise type(e)(e.message, name) from None
-
-        return call
-
-    return wrap
 
 
 class FaceClient(CollectionsMixin):
@@ -75,7 +51,7 @@ class FaceClient(CollectionsMixin):
     def _image(self, image, name: str = "Image"):
         return self._image_with_bytes(image, name)[1]
 
-    @_operation("DetectFaces")
+    @errors.operation("DetectFaces")
     def detect_faces(self, *, Image: dict, Attributes: list[str] | None = None) -> dict:
         try:
             attrs = parse_attributes(Attributes)
@@ -88,7 +64,7 @@ class FaceClient(CollectionsMixin):
             out["OrientationCorrection"] = img.orientation_correction
         return out
 
-    @_operation("CompareFaces")
+    @errors.operation("CompareFaces")
     def compare_faces(self, *, SourceImage: dict, TargetImage: dict, SimilarityThreshold: float = 80.0,
                       QualityFilter: str = "NONE") -> dict:
         if not isinstance(SimilarityThreshold, (int, float)) or not 0 <= SimilarityThreshold <= 100:
@@ -99,13 +75,13 @@ class FaceClient(CollectionsMixin):
         src_img = self._image(SourceImage, "SourceImage")
         tgt_img = self._image(TargetImage, "TargetImage")
         bar = QUALITY_BARS[QualityFilter]
-        src_faces = [f for f in self.analyzer.analyze(src_img) if face_quality_score(f) >= bar]
+        src_faces = [f for f in self.analyzer.analyze(src_img) if f.quality_score >= bar]
         if not src_faces:
             raise errors.InvalidParameterException("no face found in the source image", "CompareFaces")
         source = src_faces[0]  # the largest, as Rekognition does
         matches, unmatched = [], []
         for face in self.analyzer.analyze(tgt_img):
-            if face_quality_score(face) < bar:
+            if face.quality_score < bar:
                 continue
             sim = similarity(float(np.linalg.norm(face.embedding - source.embedding)))
             entry = compared_face(face, tgt_img.width, tgt_img.height)

@@ -13,7 +13,7 @@ from facelake.schemas.collections import (
     COLLECTION_ID, EXTERNAL_IMAGE_ID, FACE_ID, USER_ID, collection_face_id, face_from_row, image_uuid, valid_id)
 from facelake.schemas.rekognition import (
     QUALITY_BARS, QUALITY_FILTERS, bounding_box, distance_for_similarity, face_detail, parse_attributes,
-    quality_reasons, quality_score, requested_attributes, similarity)
+    quality_reasons, requested_attributes, similarity)
 
 
 def _check(pattern, value, name: str) -> None:
@@ -62,6 +62,7 @@ class CollectionsMixin:
             raise errors.ResourceNotFoundException(f"collection {collection_id} does not exist")
         return collection_id
 
+    @errors.operation("CreateCollection")
     def create_collection(self, *, CollectionId: str, Tags: dict | None = None) -> dict:
         _check(COLLECTION_ID, CollectionId, "CollectionId")
         if self.store.exists(CollectionId):
@@ -72,6 +73,7 @@ class CollectionsMixin:
     def _arn(self, collection_id: str) -> str:
         return f"arn:facelake:rekognition:local:000000000000:collection/{collection_id}"
 
+    @errors.operation("DescribeCollection")
     def describe_collection(self, *, CollectionId: str) -> dict:
         info = self.store.info(self._collection(CollectionId))
         out = {"FaceCount": info["face_count"], "FaceModelVersion": info["face_model_version"],
@@ -80,6 +82,7 @@ class CollectionsMixin:
             out["CreationTimestamp"] = info["created_at"]
         return out
 
+    @errors.operation("ListCollections")
     def list_collections(self, *, NextToken: str | None = None, MaxResults: int = 1000) -> dict:
         _int(MaxResults, "MaxResults", 0, 4096)
         offset = _offset(NextToken, "")
@@ -90,10 +93,12 @@ class CollectionsMixin:
             out["NextToken"] = _token(offset + MaxResults, "")
         return out
 
+    @errors.operation("DeleteCollection")
     def delete_collection(self, *, CollectionId: str) -> dict:
         self.store.drop(self._collection(CollectionId))
         return {"StatusCode": 200}
 
+    @errors.operation("IndexFaces")
     def index_faces(self, *, CollectionId: str, Image: dict, ExternalImageId: str | None = None,
                     DetectionAttributes: list[str] | None = None, MaxFaces: int | None = None,
                     QualityFilter: str = "AUTO") -> dict:
@@ -136,6 +141,7 @@ class CollectionsMixin:
             out["OrientationCorrection"] = img.orientation_correction
         return out
 
+    @errors.operation("ListFaces")
     def list_faces(self, *, CollectionId: str, NextToken: str | None = None, MaxResults: int = 1000,
                    UserId: str | None = None, FaceIds: list[str] | None = None) -> dict:
         cid = self._collection(CollectionId)
@@ -161,6 +167,7 @@ class CollectionsMixin:
         for f in face_ids:
             _check(FACE_ID, f, "FaceId")
 
+    @errors.operation("DeleteFaces")
     def delete_faces(self, *, CollectionId: str, FaceIds: list[str]) -> dict:
         cid = self._collection(CollectionId)
         self._face_ids(FaceIds)
@@ -177,6 +184,7 @@ class CollectionsMixin:
         return [{"Similarity": similarity(d), "Face": face_from_row(row)} for row, d in hits
                 if similarity(d) >= threshold]
 
+    @errors.operation("SearchFaces")
     def search_faces(self, *, CollectionId: str, FaceId: str, MaxFaces: int = 4096,
                      FaceMatchThreshold: float = 80.0) -> dict:
         cid = self._collection(CollectionId)
@@ -187,14 +195,14 @@ class CollectionsMixin:
         return {"SearchedFaceId": FaceId, "FaceModelVersion": self.face_model_version,
                 "FaceMatches": self._matches(cid, found[0]["vector"], MaxFaces, FaceMatchThreshold, exclude=FaceId)}
 
+    @errors.operation("SearchFacesByImage")
     def search_faces_by_image(self, *, CollectionId: str, Image: dict, MaxFaces: int = 4096,
                               FaceMatchThreshold: float = 80.0, QualityFilter: str = "NONE") -> dict:
         cid = self._collection(CollectionId)
         if QualityFilter not in QUALITY_FILTERS:
             raise errors.InvalidParameterException(f"QualityFilter must be one of {', '.join(QUALITY_FILTERS)}")
         img = self._image(Image)
-        faces = [f for f in self.analyzer.analyze(img)
-                 if quality_score(f.confidence, f.quality["Sharpness"], f.quality["Brightness"]) >= QUALITY_BARS[QualityFilter]]
+        faces = [f for f in self.analyzer.analyze(img) if f.quality_score >= QUALITY_BARS[QualityFilter]]
         if not faces:
             raise errors.InvalidParameterException("no face found in the image")
         face = faces[0]  # the largest, as Rekognition does

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facelake.schemas.rekognition import quality_score
+
 from .attributes import IMPLEMENTED, AttributeModels
 from .dlib_face import DlibAligner, DlibEmbedder, chip_transform, extract_chip
 from .facemesh import FaceMesh, MeshResult, face_quality, head_pose, rekognition_landmarks
@@ -44,6 +46,11 @@ class Face:
     mesh: MeshResult = field(repr=False)
     embedding: np.ndarray | None = None  # (128,) float32
     attributes: dict = field(default_factory=dict)  # FaceDetail members beyond DEFAULT (AgeRange, ...)
+
+    @property
+    def quality_score(self) -> float:
+        """0-100, what Rekognition's QualityFilter levels are compared with."""
+        return quality_score(self.confidence, self.quality["Sharpness"], self.quality["Brightness"])
 
 
 class FaceAnalyzer:

@@ -8,6 +8,8 @@ reason in error rows.
 
 from __future__ import annotations
 
+import functools
+
 from botocore.exceptions import ClientError
 
 
@@ -36,3 +38,22 @@ ALL_ERRORS = {cls.code: cls for cls in (
     InvalidParameterException, InvalidImageFormatException, ImageTooLargeException,
     InvalidS3ObjectException, AccessDeniedException, ResourceNotFoundException,
     ResourceAlreadyExistsException, InternalServerError)}
+
+
+def operation(name: str):
+    """Decorator for client calls: Rekognition errors raised inside carry the call's name
+    (``e.operation_name``), as boto3's do."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def call(self, **kwargs):
+            try:
+                return method(self, **kwargs)
+            except RekognitionError as e:
+                if e.operation_name == name:
+                    raise
+                raise type(e)(e.message, name) from None
+
+        return call
+
+    return wrap
