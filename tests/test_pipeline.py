@@ -135,6 +135,12 @@ def test_s3_library_to_s3_output(corpus, s3_server):
     assert set(images.uri) == {f"s3://library/photos/{k}" for k in good}
     assert dict(zip(errors.uri, errors.reason)) == {f"s3://library/photos/{k}": v for k, v in bad.items()}
     assert fs.exists(f"results/run/runs/{summary['run_id']}.json")
+    # worker processes get the S3 settings through the environment they inherit
+    r = subprocess.run([sys.executable, "-m", "facelake.cli", "detect", "s3://library/photos/", "--output",
+                        "s3://results/two-workers", "--workers", "2", "--no-progress"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["images"] == len(good)
     # a key prefix (not a folder) selects by key, as S3 does
     by_prefix = detect.run(["s3://library/photos/ex", "--output", "s3://results/prefix", "--no-progress"])
     assert by_prefix["inputs"] == 1 and by_prefix["images"] == 1
