@@ -56,11 +56,11 @@ def existing_image_ids(output: str) -> frozenset[str]:
 
 
 def build(p: beam.Pipeline, sources: list[str], output: str, run_id: str, *, config: AnalyzerConfig,
-          limits: ImageLimits, attributes: list[str], skip_ids: frozenset[str]) -> dict:
+          limits: ImageLimits, attributes: list[str], skip_ids: frozenset[str], batch_size: int = 8) -> dict:
     """The detect job's graph; returns its images / faces / errors PCollections for jobs that
     add steps (facelake index)."""
     matched = p | "Match" >> MatchImages(sources, run_id)
-    found = matched["uris"] | "Detect" >> DetectFaces(run_id, config, limits, attributes, skip_ids)
+    found = matched["uris"] | "Detect" >> DetectFaces(run_id, config, limits, attributes, skip_ids, batch_size)
     errors = (matched["errors"], found["errors"]) | "AllErrors" >> beam.Flatten()
     found["images"] | "WriteImages" >> WriteTable(output, "images", run_id)
     found["faces"] | "WriteFaces" >> WriteTable(output, "faces", run_id)
@@ -92,8 +92,7 @@ def table_counts(output: str, run_id: str, tables=("images", "faces", "errors"))
 def local_run_display(show_progress: bool, quiet_workers: bool, stream):
     """While a local run works: a progress line on ``stream``, and local worker processes'
     own logging (INFO by default, inherited stderr) diverted to a log file. Yields its path."""
-    log_path = None
-    saved_fd = None
+    log_path = saved_fd = own_stream = None
     if quiet_workers:
         fd, log_path = tempfile.mkstemp(prefix="facelake-workers-", suffix=".log")
         sys.stderr.flush()
@@ -101,7 +100,7 @@ def local_run_display(show_progress: bool, quiet_workers: bool, stream):
         os.dup2(fd, 2)
         os.close(fd)
         if stream is sys.stderr:
-            stream = os.fdopen(os.dup(saved_fd), "w")
+            stream = own_stream = os.fdopen(os.dup(saved_fd), "w")
     printer = progress_dir = None
     if show_progress:
         progress_dir = tempfile.mkdtemp(prefix="facelake-progress-")
@@ -119,6 +118,8 @@ def local_run_display(show_progress: bool, quiet_workers: bool, stream):
             sys.stderr.flush()
             os.dup2(saved_fd, 2)
             os.close(saved_fd)
+        if own_stream:
+            own_stream.close()
 
 
 def parse_args(argv: list[str] | None, prog: str = "facelake detect", description: str = __doc__.splitlines()[0],
@@ -165,7 +166,7 @@ def execute(args, beam_args: list[str], stream=sys.stderr, extend=None) -> dict:
         try:
             with beam.Pipeline(options=options) as p:
                 pcolls = build(p, args.sources, args.output, run_id, config=config, limits=ImageLimits(),
-                               attributes=args.attributes, skip_ids=skip_ids)
+                               attributes=args.attributes, skip_ids=skip_ids, batch_size=args.batch_size)
                 if extend:
                     extend(pcolls, run_id)
         except Exception as e:
