@@ -124,9 +124,9 @@ def _to_snake(value):
 def _to_camel(value):
     if isinstance(value, dict):
         return {camel(k): _to_camel(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_to_camel(v) for v in value]
-    return value
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:
+        return [_to_camel(v) for v in value]  # lists, or numpy arrays as pandas gives them
+    return value.item() if hasattr(value, "item") else value  # numpy scalars to Python
 
 
 def image_id(data: bytes) -> str:
@@ -158,5 +158,4 @@ def face_detail_from_row(row: dict) -> dict:
         value = row.get(col)
         if value is not None:
             detail[member] = _to_camel(value)
-    # Landmark types are camelCase in Rekognition ("eyeLeft"): they are values, not keys.
-    return detail
+    return detail  # landmark types ("eyeLeft") are values, not keys: they stay as stored

@@ -89,6 +89,11 @@ def test_local_library_every_input_ends_in_one_row(corpus, tmp_path):
     assert back.keys() == api.keys()
     assert back["BoundingBox"]["Left"] == pytest.approx(api["BoundingBox"]["Left"], abs=1e-5)
     assert back["Pose"]["Yaw"] == pytest.approx(api["Pose"]["Yaw"], abs=1e-4)
+    assert [lm["Type"] for lm in back["Landmarks"]] == [lm["Type"] for lm in api["Landmarks"]]
+    assert back["Landmarks"][0]["X"] == pytest.approx(api["Landmarks"][0]["X"], abs=1e-5)
+    from facelake.schemas.botocore_model import service_model, validate
+
+    validate(back, service_model().shape_for("FaceDetail"))  # a row gives back a valid FaceDetail
     # a missing source is an error row too, and the run still finishes
     summary2 = detect.run([str(root / "plain.jpg"), str(root / "no-such-folder"), "--output", str(tmp_path / "o2"),
                            "--no-progress"])
