@@ -124,4 +124,7 @@ class ModelRegistry:
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Several sessions run one after another on the same cores; threads left spinning by
+        # one session's pool would slow the next session down.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(path), opts, providers=self.providers or default_providers())
