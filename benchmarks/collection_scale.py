@@ -62,7 +62,7 @@ def main() -> None:
     synthetic = rng.multivariate_normal(mean, cov, size=args.faces - len(real)).astype(np.float32)
     data = np.concatenate([real, synthetic])
     print(f"# collection at scale ({machine()}): {len(data)} faces ({len(real)} real), "
-          f"index {INDEX_SETTINGS}")
+          f"index IVF_HNSW_SQ {INDEX_SETTINGS}")
     with tempfile.TemporaryDirectory() as tmp:
         store = CollectionStore(tmp)
         store.create("scale", "dlib-resnet-v1")

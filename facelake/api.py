@@ -12,7 +12,7 @@ from facelake.models.analyzer import AnalyzerConfig, Face, FaceAnalyzer
 from facelake.models.images import ImageLimits, decode, load, read_image_param
 from facelake.schemas import errors
 from facelake.schemas.rekognition import (
-    QUALITY_BARS, QUALITY_FILTERS, compared_face, face_detail, parse_attributes, requested_attributes, similarity)
+    QUALITY_BARS, check_quality_filter, compared_face, face_detail, parse_attributes, requested_attributes, similarity)
 
 @dataclass
 class AnalyzedFace:
@@ -53,10 +53,7 @@ class FaceClient(CollectionsMixin):
 
     @errors.operation("DetectFaces")
     def detect_faces(self, *, Image: dict, Attributes: list[str] | None = None) -> dict:
-        try:
-            attrs = parse_attributes(Attributes)
-        except ValueError as e:
-            raise errors.InvalidParameterException(str(e), "DetectFaces") from None
+        attrs = parse_attributes(Attributes)
         img = self._image(Image)
         faces = self.analyzer.analyze(img, embed=False, attributes=requested_attributes(attrs))
         out = {"FaceDetails": [face_detail(f, img.width, img.height, attrs) for f in faces]}
@@ -68,16 +65,13 @@ class FaceClient(CollectionsMixin):
     def compare_faces(self, *, SourceImage: dict, TargetImage: dict, SimilarityThreshold: float = 80.0,
                       QualityFilter: str = "NONE") -> dict:
         if not isinstance(SimilarityThreshold, (int, float)) or not 0 <= SimilarityThreshold <= 100:
-            raise errors.InvalidParameterException("SimilarityThreshold must be a number from 0 to 100", "CompareFaces")
-        if QualityFilter not in QUALITY_FILTERS:
-            raise errors.InvalidParameterException(f"QualityFilter must be one of {', '.join(QUALITY_FILTERS)}",
-                                                   "CompareFaces")
+            raise errors.InvalidParameterException("SimilarityThreshold must be a number from 0 to 100")
+        bar = QUALITY_BARS[check_quality_filter(QualityFilter)]
         src_img = self._image(SourceImage, "SourceImage")
         tgt_img = self._image(TargetImage, "TargetImage")
-        bar = QUALITY_BARS[QualityFilter]
         src_faces = [f for f in self.analyzer.analyze(src_img) if f.quality_score >= bar]
         if not src_faces:
-            raise errors.InvalidParameterException("no face found in the source image", "CompareFaces")
+            raise errors.InvalidParameterException("no face found in the source image")
         source = src_faces[0]  # the largest, as Rekognition does
         matches, unmatched = [], []
         for face in self.analyzer.analyze(tgt_img):
@@ -120,10 +114,7 @@ def client(config: AnalyzerConfig | None = None, limits: ImageLimits | None = No
 def analyze_faces(image, attributes: list[str] | None = None) -> list[AnalyzedFace]:
     """Every face of an image (path, fsspec URI, bytes, or RGB uint8 array), largest first."""
     c = client()
-    try:
-        attrs = parse_attributes(attributes)
-    except ValueError as e:
-        raise errors.InvalidParameterException(str(e)) from None
+    attrs = parse_attributes(attributes)
     img = load(image, c.limits)
     return [AnalyzedFace(face_detail(f, img.width, img.height, attrs), f.embedding, f)
             for f in c.analyzer.analyze(img, attributes=requested_attributes(attrs))]

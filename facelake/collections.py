@@ -26,7 +26,7 @@ META = "__collections"
 # near 0.95 at 1M faces; re-ranking 2 x k candidates on the full vectors ("refine") lifts it to
 # ~0.99 for ~1 ms. Settings chosen with benchmarks/collection_scale.py (see BENCHMARKS.md).
 INDEX_MIN_FACES = 100_000
-INDEX_SETTINGS = {"index_type": "IVF_HNSW_SQ", "rows_per_partition": 65_536, "m": 16, "ef_construction": 150}
+INDEX_SETTINGS = {"rows_per_partition": 65_536, "m": 16, "ef_construction": 150}
 SEARCH_SETTINGS = {"nprobes": 8, "ef": 100, "refine": 2}
 
 
@@ -49,6 +49,13 @@ def vector_query(table, vector: np.ndarray, k: int, indexed: bool | None = None)
         if refine > 1:  # re-rank refine x k candidates on the full vectors
             query = query.refine_factor(refine)
     return query
+
+
+def create_vector_index(table, rows: int) -> None:
+    """Build the IVF_HNSW_SQ index on a table's ``vector`` column with INDEX_SETTINGS."""
+    table.create_index("vector", config=IvfHnswSq(
+        distance_type="l2", num_partitions=max(1, rows // INDEX_SETTINGS["rows_per_partition"]),
+        m=INDEX_SETTINGS["m"], ef_construction=INDEX_SETTINGS["ef_construction"]))
 
 
 def storage_options(uri: str) -> dict[str, str]:
@@ -162,7 +169,7 @@ class CollectionStore:
     def nearest(self, collection_id: str, vector: np.ndarray, k: int, max_distance: float,
                 exclude: str | None = None) -> list[tuple[dict, float]]:
         """Up to k faces within max_distance (euclidean) of vector, nearest first."""
-        query = vector_query(self.table(collection_id), vector, k + 1)
+        query = vector_query(self.table(collection_id), vector, k)
         if exclude:
             query = query.where(f"face_id != {_quote([exclude])}", prefilter=True)
         out = []
@@ -170,7 +177,7 @@ class CollectionStore:
             d = float(np.sqrt(max(row.pop("_distance"), 0.0)))  # LanceDB's l2 is squared
             if d <= max_distance:
                 out.append((row, d))
-        return out[:k]
+        return out
 
     def ensure_index(self, collection_id: str, force: bool = False) -> bool:
         """Build the ANN index if the collection has grown past INDEX_MIN_FACES (or ``force``),
@@ -181,10 +188,7 @@ class CollectionStore:
         if not table.list_indices():
             if n < INDEX_MIN_FACES and not force:
                 return False
-            partitions = max(1, n // INDEX_SETTINGS["rows_per_partition"])
-            table.create_index("vector", config=IvfHnswSq(
-                distance_type="l2", num_partitions=partitions, m=INDEX_SETTINGS["m"],
-                ef_construction=INDEX_SETTINGS["ef_construction"]))
+            create_vector_index(table, n)
         else:
             table.optimize()  # adds rows written since the index was built
         return True

@@ -12,7 +12,7 @@ from facelake.schemas import errors
 from facelake.schemas.collections import (
     COLLECTION_ID, EXTERNAL_IMAGE_ID, FACE_ID, USER_ID, collection_face_id, face_from_row, image_uuid, valid_id)
 from facelake.schemas.rekognition import (
-    QUALITY_BARS, QUALITY_FILTERS, bounding_box, distance_for_similarity, face_detail, parse_attributes,
+    QUALITY_BARS, bounding_box, check_quality_filter, distance_for_similarity, face_detail, parse_attributes,
     quality_reasons, requested_attributes, similarity)
 
 
@@ -66,7 +66,7 @@ class CollectionsMixin:
     def create_collection(self, *, CollectionId: str, Tags: dict | None = None) -> dict:
         _check(COLLECTION_ID, CollectionId, "CollectionId")
         if self.store.exists(CollectionId):
-            raise errors.ResourceAlreadyExistsException(f"collection {CollectionId} already exists", "CreateCollection")
+            raise errors.ResourceAlreadyExistsException(f"collection {CollectionId} already exists")
         self.store.create(CollectionId, self.face_model_version)
         return {"StatusCode": 200, "CollectionArn": self._arn(CollectionId), "FaceModelVersion": self.face_model_version}
 
@@ -107,12 +107,8 @@ class CollectionsMixin:
             _check(EXTERNAL_IMAGE_ID, ExternalImageId, "ExternalImageId")
         if MaxFaces is not None:
             _int(MaxFaces, "MaxFaces", 1)
-        if QualityFilter not in QUALITY_FILTERS:
-            raise errors.InvalidParameterException(f"QualityFilter must be one of {', '.join(QUALITY_FILTERS)}")
-        try:
-            attrs = parse_attributes(DetectionAttributes)
-        except ValueError as e:
-            raise errors.InvalidParameterException(str(e)) from None
+        check_quality_filter(QualityFilter)
+        attrs = parse_attributes(DetectionAttributes)
         data, img = self._image_with_bytes(Image)
         sha = hashlib.sha256(data).hexdigest()
         faces = self.analyzer.analyze(img, attributes=requested_attributes(attrs))
@@ -199,10 +195,9 @@ class CollectionsMixin:
     def search_faces_by_image(self, *, CollectionId: str, Image: dict, MaxFaces: int = 4096,
                               FaceMatchThreshold: float = 80.0, QualityFilter: str = "NONE") -> dict:
         cid = self._collection(CollectionId)
-        if QualityFilter not in QUALITY_FILTERS:
-            raise errors.InvalidParameterException(f"QualityFilter must be one of {', '.join(QUALITY_FILTERS)}")
+        bar = QUALITY_BARS[check_quality_filter(QualityFilter)]
         img = self._image(Image)
-        faces = [f for f in self.analyzer.analyze(img) if f.quality_score >= QUALITY_BARS[QualityFilter]]
+        faces = [f for f in self.analyzer.analyze(img) if f.quality_score >= bar]
         if not faces:
             raise errors.InvalidParameterException("no face found in the image")
         face = faces[0]  # the largest, as Rekognition does

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from .errors import InvalidParameterException
+
 # DetectFaces' Attributes values (botocore: Attribute enum)
 ATTRIBUTE_NAMES = ("DEFAULT", "ALL", "AGE_RANGE", "BEARD", "EMOTIONS", "EYE_DIRECTION", "EYEGLASSES",
                    "EYES_OPEN", "GENDER", "MOUTH_OPEN", "MUSTACHE", "FACE_OCCLUDED", "SMILE", "SUNGLASSES")
@@ -75,11 +77,17 @@ def parse_attributes(attributes) -> set[str]:
     if attributes is None:
         return {"DEFAULT"}
     if isinstance(attributes, str) or not all(isinstance(a, str) for a in attributes):
-        raise ValueError("Attributes must be a list of strings")
+        raise InvalidParameterException("Attributes must be a list of strings")
     bad = [a for a in attributes if a not in ATTRIBUTE_NAMES]
     if bad:
-        raise ValueError(f"unknown attribute(s) {bad}; valid: {', '.join(ATTRIBUTE_NAMES)}")
+        raise InvalidParameterException(f"unknown attribute(s) {bad}; valid: {', '.join(ATTRIBUTE_NAMES)}")
     return set(attributes) or {"DEFAULT"}
+
+
+def check_quality_filter(value) -> str:
+    if value not in QUALITY_FILTERS:
+        raise InvalidParameterException(f"QualityFilter must be one of {', '.join(QUALITY_FILTERS)}")
+    return value
 
 
 def _clip01(v: float) -> float:

@@ -102,9 +102,8 @@ def build_ann_table(b_files: list[str], uri: str) -> None:
     compare-libraries), at ``uri`` where every worker can open it."""
     import lancedb
     import pyarrow as pa
-    from lancedb.index import IvfHnswSq
 
-    from facelake.collections import INDEX_SETTINGS, storage_options
+    from facelake.collections import create_vector_index, storage_options
 
     ids, uris, vecs = read_faces(b_files)
     table = pa.table({"face_id": ids, "uri": uris,
@@ -112,9 +111,7 @@ def build_ann_table(b_files: list[str], uri: str) -> None:
     db = lancedb.connect(uri, storage_options=storage_options(uri) or None)
     t = db.create_table("b", data=table)
     if len(ids) >= 5000:  # below that an exact scan is as fast
-        t.create_index("vector", config=IvfHnswSq(
-            num_partitions=max(1, len(ids) // INDEX_SETTINGS["rows_per_partition"]), m=INDEX_SETTINGS["m"],
-            ef_construction=INDEX_SETTINGS["ef_construction"]))
+        create_vector_index(t, len(ids))
 
 
 class PairsAgainstANN(beam.DoFn):
