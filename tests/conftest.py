@@ -37,7 +37,8 @@ def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
 
 @pytest.fixture(scope="session")
 def insightface_images() -> dict[str, bytes]:
-    """t1.jpg (a group photo, 6 faces) and Tom_Hanks_54745.png from the insightface==2.1 wheel."""
+    """t1.jpg (a group photo, 6 faces), Tom_Hanks_54745.png and the mask textures mask_*.jpg
+    from the insightface==2.1 wheel."""
     TESTDATA.mkdir(parents=True, exist_ok=True)
     wheel = TESTDATA / "insightface-2.1-py3-none-any.whl"
     if not wheel.exists():
@@ -46,7 +47,8 @@ def insightface_images() -> dict[str, bytes]:
         if r.returncode != 0 or not wheel.exists():
             pytest.skip(f"cannot fetch insightface==2.1 from PyPI: {r.stderr.strip()[-200:]}")
     with zipfile.ZipFile(wheel) as z:
-        return {name: z.read(f"insightface/data/images/{name}") for name in ("t1.jpg", "Tom_Hanks_54745.png")}
+        return {name: z.read(f"insightface/data/images/{name}") for name in
+                ("t1.jpg", "Tom_Hanks_54745.png", "mask_blue.jpg", "mask_white.jpg")}
 
 
 @pytest.fixture(scope="session")

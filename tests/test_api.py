@@ -2,6 +2,7 @@
 
 import io
 
+import botocore.session
 import numpy as np
 import pytest
 from PIL import Image
@@ -63,7 +64,16 @@ def test_exif_rotated_photo_is_corrected_and_reported(client, astronaut_bytes):
 
 DEFAULT_MEMBERS = {"BoundingBox", "Landmarks", "Pose", "Quality", "Confidence"}
 OFFERED = {"AGE_RANGE": "AgeRange", "GENDER": "Gender", "EMOTIONS": "Emotions", "SMILE": "Smile",
-           "MOUTH_OPEN": "MouthOpen"}
+           "MOUTH_OPEN": "MouthOpen", "EYES_OPEN": "EyesOpen", "EYE_DIRECTION": "EyeDirection",
+           "EYEGLASSES": "Eyeglasses", "SUNGLASSES": "Sunglasses", "BEARD": "Beard", "MUSTACHE": "Mustache",
+           "FACE_OCCLUDED": "FaceOccluded"}
+
+
+def test_every_rekognition_attribute_is_offered():
+    model = botocore.session.get_session().get_service_model("rekognition")
+    members = set(model.shape_for("FaceDetail").members) - DEFAULT_MEMBERS
+    assert set(OFFERED.values()) == members
+    assert set(OFFERED) == set(model.shape_for("Attribute").enum) - {"DEFAULT", "ALL"}
 
 
 def test_attributes_parameter_selects_members(client, astronaut_bytes):
@@ -94,6 +104,10 @@ def test_attributes_of_a_smiling_portrait(client, astronaut_bytes):
                                                       "CALM", "FEAR"}
     low, high = face["AgeRange"]["Low"], face["AgeRange"]["High"]
     assert 20 <= low < high <= 60  # she was in her thirties
+    assert face["EyesOpen"]["Value"] is True
+    for member in ("Eyeglasses", "Sunglasses", "Beard", "Mustache", "FaceOccluded"):
+        assert face[member]["Value"] is False, member
+    assert face["EyeDirection"]["Confidence"] > 90 and abs(face["EyeDirection"]["Yaw"]) < 20
 
 
 def test_gender_of_other_faces(client, insightface_images):

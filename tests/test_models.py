@@ -15,7 +15,7 @@ from facelake.models.registry import ModelIntegrityError, ModelRegistry
 
 def test_manifest_lists_source_license_and_checksum_for_every_model():
     manifest = json.loads(reg.MANIFEST.read_text())["models"]
-    assert set(manifest) == {"detector", "mesh", "shape5", "embedder", "age", "gender", "emotion"}
+    assert set(manifest) == {"detector", "mesh", "iris", "shape5", "embedder", "age", "gender", "emotion", "accessories"}
     for entry in manifest.values():
         assert "==" in entry["source"] and entry["license"] and len(entry["sha256"]) == 64
         assert (reg.HERE / "weights" / entry["file"]).is_file()

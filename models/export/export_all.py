@@ -42,6 +42,15 @@ SPECS = {
         "outputs": {"landmarks": "[batch, 1, 1, 1404] x, y, z in crop pixels",
                     "face_flag": "[batch, 1, 1, 1] logit"},
     },
+    "iris": {
+        "family": "mediapipe-iris", "version": "iris-landmark-v1", "file": "iris_landmark.onnx",
+        "source": "mediapipe==0.10.21", "path": "mediapipe/modules/iris_landmark/iris_landmark.tflite",
+        "license": "Apache-2.0",
+        "inputs": {"eyes": "float32 [batch, 64, 64, 3], RGB in 0..1, one eye (corners level, 2.3 x their "
+                           "distance wide; right eye mirrored)"},
+        "outputs": {"contours": "[batch, 213] 71 x, y, z eyelid and brow points in 64-px units",
+                    "iris": "[batch, 15] iris centre and 4 edge points, x, y, z"},
+    },
     "shape5": {
         "family": "dlib-shape-predictor-5", "version": "dlib-shape5-v1", "file": "dlib_shape_predictor_5.npz",
         "source": "face-recognition-models==0.3.0",
@@ -119,12 +128,14 @@ def main() -> None:
     import export_dlib_shape
     import export_emotion
     import export_facemesh
+    import export_iris
     import export_retinaface
     import numpy as np
 
     exporters = {
         "detector": lambda src, out: export_retinaface.main([src, out]),
         "mesh": lambda src, out: export_facemesh.main([src, out]),
+        "iris": lambda src, out: export_iris.main([src, out]),
         "shape5": lambda src, out: np.savez_compressed(
             out, **export_dlib_shape.read_shape_predictor(Path(src).read_bytes())),
         "embedder": lambda src, out: export_dlib_resnet.main([src, out]),
