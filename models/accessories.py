@@ -18,13 +18,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .facemesh import LEFT_EYE_RING, RIGHT_EYE_RING
 from .geometry import similarity_transform
 
 WIDTH, HEIGHT = 96, 112
 # canonical positions of the image-left eye, image-right eye and mouth centres
 CANONICAL = np.array([[30.0, 44.0], [66.0, 44.0], [48.0, 82.0]])
-RIGHT_EYE_RING = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
-LEFT_EYE_RING = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
 MOUTH = [61, 291, 0, 17]
 CELL = 8
 _HOG = cv2.HOGDescriptor((WIDTH, HEIGHT), (16, 16), (8, 8), (CELL, CELL), 9)

