@@ -216,3 +216,4 @@ def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         face = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     gain, bias = rng.uniform(0.7, 1.3), rng.uniform(-25, 25)
     return np.clip(face.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+

@@ -155,9 +155,12 @@ def to_sample(img: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
 
 
 def samples(faces: list[dict], repeats: int, rng: np.random.Generator):
-    """Features, labels, person and drawn-or-real of every training sample."""
+    """Features, labels, cross-validation fold (faces grouped by person) and drawn-or-real of
+    every training sample."""
+    persons = sorted({f["person"] for f in faces})
+    fold_of = {p: i % 5 for i, p in enumerate(rng.permutation(persons))}
     masks = mask_textures()
-    x, labels, person, synthetic = [], [], [], []
+    x, labels, folds, synthetic = [], [], [], []
     for face in faces:
         for r in range(repeats):
             for k, (img, lab) in enumerate(variants(face, rng, masks)):
@@ -166,9 +169,9 @@ def samples(faces: list[dict], repeats: int, rng: np.random.Generator):
                 else:
                     x.append(to_sample(img, rng if r > 0 or k > 0 else None))
                 labels.append(lab)
-                person.append(face["person"])
+                folds.append(fold_of[face["person"]])
                 synthetic.append(k > 0)
-    return np.stack(x), labels, person, np.array(synthetic)
+    return np.stack(x), labels, np.array(folds), np.array(synthetic)
 
 
 def main() -> None:
@@ -180,20 +183,17 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     faces = load_faces(args.eval_dir, "tune")
-    x, labels, person, synthetic = samples(faces, args.repeats, rng)
+    x, labels, folds, synthetic = samples(faces, args.repeats, rng)
     print(f"{len(faces)} tune faces -> {len(x)} samples ({synthetic.sum()} with drawings)")
-    weights = train(x, labels, person, synthetic, rng)
+    weights = train(x, labels, folds, synthetic)
     save(weights, args.out)
 
 
-def train(x, labels, person, synthetic, rng) -> dict[str, np.ndarray]:
+def train(x, labels, folds, synthetic) -> dict[str, np.ndarray]:
     """Per attribute: standardise its region's features, project on their top principal
     components, fit the logistic regression there (regularisation by 5-fold cross-validation
     grouped by person), calibrate by Platt scaling on the out-of-fold scores, and fold the
     projection back into one weight vector over the region's features."""
-    persons = sorted(set(person))
-    fold_of = {p: i % 5 for i, p in enumerate(rng.permutation(persons))}
-    folds = np.array([fold_of[p] for p in person])
     weights: dict[str, np.ndarray] = {"version": np.array(VERSION)}
     for member, (rows, cols) in REGIONS.items():
         known = np.array([lab[member] is not None for lab in labels])
