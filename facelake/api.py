@@ -69,10 +69,11 @@ class FaceClient(CollectionsMixin):
         bar = QUALITY_BARS[check_quality_filter(QualityFilter)]
         src_img = self._image(SourceImage, "SourceImage")
         tgt_img = self._image(TargetImage, "TargetImage")
-        src_faces = [f for f in self.analyzer.analyze(src_img) if f.quality_score >= bar]
+        src_faces = [f for f in self.analyzer.analyze(src_img, embed=False) if f.quality_score >= bar]
         if not src_faces:
             raise errors.InvalidParameterException("no face found in the source image")
-        source = src_faces[0]  # the largest, as Rekognition does
+        source = src_faces[0]  # the largest, as Rekognition does; only its descriptor is needed
+        source.embedding = self.analyzer.embed_face(src_img, source)
         matches, unmatched = [], []
         for face in self.analyzer.analyze(tgt_img):
             if face.quality_score < bar:

@@ -197,10 +197,11 @@ class CollectionsMixin:
         cid = self._collection(CollectionId)
         bar = QUALITY_BARS[check_quality_filter(QualityFilter)]
         img = self._image(Image)
-        faces = [f for f in self.analyzer.analyze(img) if f.quality_score >= bar]
+        faces = [f for f in self.analyzer.analyze(img, embed=False) if f.quality_score >= bar]
         if not faces:
             raise errors.InvalidParameterException("no face found in the image")
-        face = faces[0]  # the largest, as Rekognition does
+        face = faces[0]  # the largest, as Rekognition does; only its descriptor is needed
+        face.embedding = self.analyzer.embed_face(img, face)
         return {"SearchedFaceBoundingBox": bounding_box(face.box, img.width, img.height),
                 "SearchedFaceConfidence": face.confidence, "FaceModelVersion": self.face_model_version,
                 "FaceMatches": self._matches(cid, face.embedding, MaxFaces, FaceMatchThreshold)}

@@ -153,6 +153,15 @@ class FaceAnalyzer:
                 ))
         return faces
 
+    def embed_face(self, image: DecodedImage, face: Face) -> np.ndarray:
+        """The descriptor of one face that ``analyze(..., embed=False)`` found: for callers that
+        need only one face's descriptor (the largest, as CompareFaces and SearchFacesByImage)."""
+        with self._stage("align"):
+            points5 = self.aligner.points(image.rgb, face.box * image.scale)
+            chip = extract_chip(image.rgb, chip_transform(points5))
+        with self._stage("embed"):
+            return self.embedder([chip])[0]
+
     def _select(self, image: DecodedImage, det: Detections) -> Detections:
         """Drop faces below the minimum size; keep the largest max_faces, largest first."""
         if len(det) == 0:
