@@ -39,7 +39,7 @@ from facelake.models.images import decode  # noqa: E402
 REGIONS = {
     "Eyeglasses": ((3, 8), (0, acc.BLOCKS_X)),
     "Sunglasses": ((3, 8), (0, acc.BLOCKS_X)),
-    "Beard": ((7, acc.BLOCKS_Y), (0, acc.BLOCKS_X)),
+    "Beard": ((7, acc.BLOCKS_Y), (1, acc.BLOCKS_X - 1)),  # the outer columns hold background and ears
     "Mustache": ((7, 10), (2, 9)),
     "FaceOccluded": ((0, acc.BLOCKS_Y), (0, acc.BLOCKS_X)),
 }
