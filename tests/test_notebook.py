@@ -19,4 +19,5 @@ def test_library_queries_notebook_runs(tmp_path, monkeypatch):
     assert len(scope["same_person"]) == 2  # the astronaut, upright and EXIF-rotated
     assert len(scope["good_portraits"]) == 2
     assert len(scope["smiling_photos"]) == 2 and scope["bearded_men_in_sunglasses"] == []
+    assert scope["eyes_closed"] == [] and scope["glasses"] == []  # the astronaut, eyes open, no glasses
     assert os.path.isdir(tmp_path / "out" / "faces")
