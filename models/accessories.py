@@ -2,15 +2,15 @@
 
 No offline model exists for these (../shared/MODELS.md), so we trained our own, small and
 plain: each face is warped to a canonical 96x112 crop (eyes and mouth centre at fixed
-places, from the face mesh), described by HOG (gradient orientation histograms) and a map of
-cell brightness relative to the face, and each attribute is a logistic regression on the
-features of its region (eyes for glasses, lower face for beard, ...). Weights, feature
+places, from the face mesh), described by HOG (gradient orientation histograms) and by each
+8x8 cell's brightness and colour relative to the face's, and each attribute is a logistic
+regression on the features of its region (eyes for glasses, lower face for beard, ...). Weights, feature
 scaling and regions live in ``weights/accessories_v1.npz``, written by
 ``export/train_accessories.py``: trained on the tune half of
 benchmarks/data/attribute_labels.csv plus glasses, sunglasses, beards, mustaches and
 occluders (masks, hands, objects) drawn onto those faces; measured on the held-out half
-(BENCHMARKS.md). The outputs are calibrated probabilities (Platt scaling on held-out folds of
-the training faces).
+(BENCHMARKS.md). The outputs are probabilities, Platt-calibrated on out-of-fold scores of the
+training faces.
 """
 
 from __future__ import annotations
@@ -58,12 +58,14 @@ def features(face: np.ndarray) -> np.ndarray:
     cells = cv2.resize(ycc.astype(np.float32), (WIDTH // CELL, HEIGHT // CELL), interpolation=cv2.INTER_AREA)
     luma = cells[:, :, 0] / max(float(cells[:, :, 0].mean()), 1.0)
     chroma = (cells[:, :, 1:] - np.median(cells[:, :, 1:].reshape(-1, 2), axis=0)) / 16.0
-    return np.concatenate([hog, luma.reshape(-1), chroma[:, :, 0].reshape(-1), chroma[:, :, 1].reshape(-1)]).astype(np.float32)
+    parts = [hog, luma.reshape(-1), chroma[:, :, 0].reshape(-1), chroma[:, :, 1].reshape(-1)]
+    return np.concatenate(parts).astype(np.float32)
 
 
 def region_index(rows: tuple[int, int], cols: tuple[int, int] = (0, BLOCKS_X)) -> np.ndarray:
-    """Feature indices of the HOG blocks and brightness cells inside a block-row/column range
-    (ends exclusive); block (r, c) covers cells r..r+1, c..c+1."""
+    """Feature indices of the HOG blocks, and of the cells they cover (brightness and both
+    chroma channels), inside a block-row/column range (ends exclusive); block (r, c) covers
+    cells r..r+1, c..c+1."""
     r0, r1 = rows
     c0, c1 = cols
     hog = [np.arange(36) + 36 * (r * BLOCKS_X + c) for r in range(r0, r1) for c in range(c0, c1)]
@@ -79,7 +81,7 @@ def probabilities(weights: dict, x: np.ndarray, member: str) -> np.ndarray:
     z = (x[:, idx] - weights[f"{member}/mean"]) / weights[f"{member}/scale"]
     logit = z @ weights[f"{member}/w"] + weights[f"{member}/b"]
     a, b = weights[f"{member}/platt"]  # calibration: p = sigmoid(a * logit + b)
-    return 1.0 / (1.0 + np.exp(-(a * logit + b)))
+    return 1.0 / (1.0 + np.exp(-np.clip(a * logit + b, -50.0, 50.0)))
 
 
 class AccessoryModels:

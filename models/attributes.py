@@ -58,13 +58,6 @@ def boolean(p: float) -> dict:
     return {"Value": bool(p >= 0.5), "Confidence": float(100.0 * max(p, 1.0 - p))}
 
 
-def eye_ratio(points: np.ndarray) -> float:
-    def one(up, down, outer, inner):
-        return np.linalg.norm(points[up, :2] - points[down, :2]) / max(np.linalg.norm(points[outer, :2] - points[inner, :2]), 1e-6)
-
-    return float((one(159, 145, 33, 133) + one(386, 374, 263, 362)) / 2)
-
-
 def mouth_ratio(points: np.ndarray) -> float:
     gap = np.linalg.norm(points[13, :2] - points[14, :2])
     width = np.linalg.norm(points[61, :2] - points[291, :2])

@@ -76,7 +76,8 @@ def test_closed_eyes_in_a_group_photo(client, insightface_images):
 
 def test_eye_direction_mirrors_with_the_photo(client, astronaut_bytes):
     def direction(data):
-        return client.detect_faces(Image={"Bytes": data}, Attributes=["EYE_DIRECTION"])["FaceDetails"][0]["EyeDirection"]
+        faces = client.detect_faces(Image={"Bytes": data}, Attributes=["EYE_DIRECTION"])["FaceDetails"]
+        return faces[0]["EyeDirection"]
 
     a = direction(astronaut_bytes)
     flipped = Image.open(io.BytesIO(astronaut_bytes)).transpose(Image.Transpose.FLIP_LEFT_RIGHT)

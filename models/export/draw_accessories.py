@@ -49,7 +49,8 @@ def glasses(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator, sun: boo
              np.full(3, rng.uniform(140, 230)) if kind < 0.75 else rng.uniform(0, 200, 3))
     out = img
     if sun:
-        tint = (np.full(3, rng.uniform(0, 50)) + rng.uniform(0, 40, 3)) if rng.random() < 0.8 else rng.uniform(0, 160, 3)
+        dark = rng.random() < 0.8
+        tint = (np.full(3, rng.uniform(0, 50)) + rng.uniform(0, 40, 3)) if dark else rng.uniform(0, 160, 3)
         mask = np.zeros((h, w), np.uint8)
         for lens in lenses:
             cv2.fillPoly(mask, [_poly(lens)], 255, cv2.LINE_AA, 4)
@@ -58,8 +59,10 @@ def glasses(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator, sun: boo
         if rng.random() < 0.5:  # a reflection
             blob = np.zeros((h, w), np.float32)
             e = lenses[rng.integers(2)].mean(0) + rng.uniform(-0.3, 0.3, 2) * a
-            cv2.ellipse(blob, tuple(int(v) for v in e), (int(a * 0.4), int(b * 0.25)), rng.uniform(0, 180), 0, 360, 1.0, -1)
-            out = _blend(out, np.full(3, 255.0), cv2.GaussianBlur(blob, (0, 0), a * 0.15) * rng.uniform(0.2, 0.6) * (mask / 255.0))
+            cv2.ellipse(blob, tuple(int(v) for v in e), (int(a * 0.4), int(b * 0.25)), rng.uniform(0, 180),
+                        0, 360, 1.0, -1)
+            shine = cv2.GaussianBlur(blob, (0, 0), a * 0.15) * rng.uniform(0.2, 0.6) * (mask / 255.0)
+            out = _blend(out, np.full(3, 255.0), shine)
     elif rng.random() < 0.4:  # a faint reflection on a clear lens
         blob = np.zeros((h, w), np.float32)
         e = lenses[rng.integers(2)].mean(0) + rng.uniform(-0.3, 0.3, 2) * a
@@ -173,17 +176,19 @@ def occluder(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator, masks: 
     fw, fh = x1 - x0, y1 - y0
     alpha = np.zeros((h, w), np.float32)
     if kind < 0.75:  # hand: a palm and fingers, in a skin colour
-        colour = np.median(img[int(pts[50, 1]) - S:int(pts[50, 1]) + S, int(pts[50, 0]) - S:int(pts[50, 0]) + S].reshape(-1, 3), 0)
+        cx, cy = int(pts[50, 0]), int(pts[50, 1])  # a cheek point
+        colour = np.median(img[cy - S:cy + S, cx - S:cx + S].reshape(-1, 3), 0)
         colour = colour * rng.uniform(0.7, 1.2, 3)
         c = np.array([rng.uniform(x0, x1), rng.uniform(y0 + 0.4 * fh, y1 + 0.2 * fh)])
         ang = rng.uniform(-np.pi, np.pi)
-        cv2.ellipse(alpha, tuple(int(v) for v in c), (int(fw * rng.uniform(0.2, 0.3)), int(fh * rng.uniform(0.15, 0.25))),
-                    np.degrees(ang), 0, 360, 1.0, -1, cv2.LINE_AA)
+        palm = (int(fw * rng.uniform(0.2, 0.3)), int(fh * rng.uniform(0.15, 0.25)))
+        cv2.ellipse(alpha, tuple(int(v) for v in c), palm, np.degrees(ang), 0, 360, 1.0, -1, cv2.LINE_AA)
         for k in range(4):
             a = ang + (k - 1.5) * 0.25
             tip = c + np.array([np.cos(a), np.sin(a)]) * fw * rng.uniform(0.4, 0.6)
             cv2.line(alpha, tuple(int(v) for v in c), tuple(int(v) for v in tip), 1.0, int(fw * 0.08), cv2.LINE_AA)
-        shade = colour * (0.85 + 0.15 * cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), S * 3)[..., None] * 2)
+        mottle = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), S * 3)[..., None]
+        shade = colour * (0.85 + 0.3 * mottle)
     else:  # an object: phone, cup, microphone, another head...
         colour = rng.uniform(0, 255, 3)
         side = rng.integers(4)

@@ -54,7 +54,8 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
 
-def fit_logistic(z: np.ndarray, y: np.ndarray, lam: float, weight: np.ndarray, iters: int = 25) -> tuple[np.ndarray, float]:
+def fit_logistic(z: np.ndarray, y: np.ndarray, lam: float, weight: np.ndarray,
+                 iters: int = 25) -> tuple[np.ndarray, float]:
     """Weighted L2-regularised logistic regression by Newton's method; returns (w, b)."""
     n, k = z.shape
     x = np.hstack([z, np.ones((n, 1))])
@@ -87,7 +88,8 @@ def platt(logits: np.ndarray, y: np.ndarray, weight: np.ndarray) -> tuple[float,
 
 def load_faces(eval_dir: Path, split: str) -> list[dict]:
     """Labelled faces of one split: 4x canonical crop, mesh points in it, labels, person."""
-    labels = [r for r in csv.DictReader(open(ROOT / "benchmarks" / "data" / "attribute_labels.csv")) if r["split"] == split]
+    rows = csv.DictReader(open(ROOT / "benchmarks" / "data" / "attribute_labels.csv"))
+    labels = [r for r in rows if r["split"] == split]
     identities = {r["file"]: r["identity"] for r in csv.DictReader(open(eval_dir / "deepface" / "identities.csv"))}
     analyzer = FaceAnalyzer()
     wheels: dict = {}
