@@ -62,8 +62,10 @@ def report(name: str, sel: list, truth_of, value_of, conf_of) -> None:
     tp = int((truth & pred).sum())
     prec = f"{tp / pred.sum():.2f}" if pred.any() else "n/a"
     rec = f"{tp / truth.sum():.2f}" if truth.any() else "n/a"
+    # balanced accuracy: a rare attribute's plain accuracy rewards never saying True
+    bal = f"{((pred[truth]).mean() + (~pred[~truth]).mean()) / 2:.3f}" if truth.any() and (~truth).any() else "n/a"
     print(f"{name:34s} n={len(sel):3d} True={int(truth.sum()):3d}  accuracy {float((truth == pred).mean()):.3f}  "
-          f"precision {prec}  recall {rec}  mean confidence {conf.mean():.1f}")
+          f"balanced {bal}  precision {prec}  recall {rec}  mean confidence {conf.mean():.1f}")
 
 
 def main() -> None:
