@@ -100,6 +100,22 @@ def test_local_library_every_input_ends_in_one_row(corpus, tmp_path):
     assert summary2["inputs"] == 2 and summary2["images"] == 1 and summary2["errors_by_reason"] == {"NotFound": 1}
 
 
+def test_every_attribute_on_every_kind_of_photo(corpus, tmp_path):
+    root, good, reasons = corpus
+    out = tmp_path / "out"
+    summary = detect.run([str(root), "--output", str(out), "--attributes", "ALL", "--no-progress"])
+    _, faces, _ = check(summary, out, root, good, reasons)
+    from facelake.schemas.botocore_model import service_model, validate
+    from facelake.schemas.tables import face_detail_from_row
+
+    shape = service_model().shape_for("FaceDetail")
+    for row in faces.to_dict("records"):
+        detail = face_detail_from_row(row)
+        assert set(detail) == set(shape.members), row["uri"]  # gray, CMYK, 16-bit, alpha... alike
+        validate(detail, shape)
+        assert detail["EyesOpen"]["Value"] is True and detail["Beard"]["Value"] is False, row["uri"]
+
+
 def test_rerun_with_skip_existing_adds_nothing(corpus, tmp_path):
     root, good, reasons = corpus
     out = str(tmp_path / "out")
