@@ -31,9 +31,10 @@ from common import image_bytes, machine
 from facelake.models import attributes as A
 from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
 from facelake.models.images import decode
+from facelake.schemas.rekognition import requested_attributes
 
 HERE = Path(__file__).resolve().parent
-ALL = frozenset(A.IMPLEMENTED)
+ALL = requested_attributes({"ALL"})
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -89,11 +90,13 @@ def main() -> None:
         img, faces = images[key]
         c = np.array([float(lab["center_x"]) * img.width, float(lab["center_y"]) * img.height])
         face = min(faces, key=lambda f: np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - c))
-        happy = next(e["Confidence"] for e in face.attributes["Emotions"] if e["Type"] == "HAPPY")
-        eyes = analyzer.attribute_models.iris([img.rgb], [face.mesh.points])[0]
-        rows.append((lab, face, {"mouth_open": A.mouth_ratio(face.mesh.points), "smile": happy / 100.0,
-                                 "eyes_open": A.eye_opening(eyes), "gaze": A.gaze_offset(eyes),
-                                 "new_person": identities.get(lab["file"]) not in tune_people}))
+        measures = {"new_person": identities.get(lab["file"]) not in tune_people}
+        if args.fit:  # the raw measures the curves are fitted on (the iris model runs again for them)
+            happy = next(e["Confidence"] for e in face.attributes["Emotions"] if e["Type"] == "HAPPY")
+            eyes = analyzer.attribute_models.iris([img.rgb], [face.mesh.points])[0]
+            measures.update(mouth_open=A.mouth_ratio(face.mesh.points), smile=happy / 100.0,
+                            eyes_open=A.eye_opening(eyes), gaze=A.gaze_offset(eyes))
+        rows.append((lab, face, measures))
 
     print(f"# attributes on {len(rows)} labelled faces ({machine()})")
     tune = [r for r in rows if r[0]["split"] == "tune"]
@@ -137,17 +140,20 @@ def main() -> None:
     ages = [r[1].attributes["AgeRange"] for r in rows]
     print(f"age range width: median {np.median([a['High'] - a['Low'] for a in ages]):.0f} years (no age labels)")
 
-    # cost of the ALL-only attributes over DEFAULT, one onnxruntime thread
-    imgs = [v[0] for v in images.values()]
-    n_faces = sum(len(v[1]) for v in images.values())
-    timings = {}
-    for name, attrs in (("DEFAULT", frozenset()), ("ALL", ALL)):
-        start = time.perf_counter()
-        for img in imgs:
-            analyzer.analyze(img, embed=False, attributes=attrs)
-        timings[name] = time.perf_counter() - start
-    print(f"cost: ALL adds {1000 * (timings['ALL'] - timings['DEFAULT']) / n_faces:.1f} ms per face over DEFAULT "
-          f"({n_faces} faces, {len(imgs)} images, 1 thread)")
+    # cost of the ALL-only attributes over DEFAULT, one onnxruntime thread: over every labelled
+    # photo, and over those whose faces are all large (200 px or more), where it is highest
+    everything = list(images.values())
+    large = [v for v in everything if v[1] and min(f.box[2] - f.box[0] for f in v[1]) >= 200]
+    for what, subset in (("all sizes", everything), ("faces of 200 px or more", large)):
+        n_faces = sum(len(faces) for _, faces in subset)
+        timings = {}
+        for name, attrs in (("DEFAULT", frozenset()), ("ALL", ALL)):
+            start = time.perf_counter()
+            for img, _ in subset:
+                analyzer.analyze(img, embed=False, attributes=attrs)
+            timings[name] = time.perf_counter() - start
+        print(f"cost ({what}): ALL adds {1000 * (timings['ALL'] - timings['DEFAULT']) / n_faces:.1f} ms per face "
+              f"over DEFAULT ({n_faces} faces, {len(subset)} images, 1 thread)")
 
 
 def drawn_accessories(eval_dir: Path, held: list) -> None:

@@ -51,6 +51,15 @@ class FaceClient(CollectionsMixin):
     def _image(self, image, name: str = "Image"):
         return self._image_with_bytes(image, name)[1]
 
+    def _largest_face(self, img, quality_bar: float, where: str) -> Face:
+        """The largest face passing the quality bar, with its descriptor (Rekognition's rule for
+        CompareFaces' source and SearchFacesByImage); only that face is embedded."""
+        faces = [f for f in self.analyzer.analyze(img, embed=False) if f.quality_score >= quality_bar]
+        if not faces:
+            raise errors.InvalidParameterException(f"no face found in {where}")
+        faces[0].embedding = self.analyzer.embed_face(img, faces[0])
+        return faces[0]
+
     @errors.operation("DetectFaces")
     def detect_faces(self, *, Image: dict, Attributes: list[str] | None = None) -> dict:
         attrs = parse_attributes(Attributes)
@@ -69,11 +78,7 @@ class FaceClient(CollectionsMixin):
         bar = QUALITY_BARS[check_quality_filter(QualityFilter)]
         src_img = self._image(SourceImage, "SourceImage")
         tgt_img = self._image(TargetImage, "TargetImage")
-        src_faces = [f for f in self.analyzer.analyze(src_img, embed=False) if f.quality_score >= bar]
-        if not src_faces:
-            raise errors.InvalidParameterException("no face found in the source image")
-        source = src_faces[0]  # the largest, as Rekognition does; only its descriptor is needed
-        source.embedding = self.analyzer.embed_face(src_img, source)
+        source = self._largest_face(src_img, bar, "the source image")
         matches, unmatched = [], []
         for face in self.analyzer.analyze(tgt_img):
             if face.quality_score < bar:

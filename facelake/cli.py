@@ -20,6 +20,7 @@ import os
 import sys
 
 from facelake.schemas.errors import RekognitionError
+from facelake.schemas.rekognition import QUALITY_FILTERS
 
 
 def image_param(arg: str) -> dict:
@@ -77,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("source")
     c.add_argument("target")
     c.add_argument("--similarity-threshold", type=float, default=80.0)
-    c.add_argument("--quality-filter", default="NONE", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"])
+    c.add_argument("--quality-filter", default="NONE", choices=QUALITY_FILTERS)
     c.add_argument("--draw", metavar="OUT.png", help="also write TARGET with matches green, others red")
     return p
 
@@ -107,7 +108,7 @@ JOBS = {"detect": "detect", "index": "index", "search": "search", "compare-libra
 
 
 def beam_job(command: str, argv: list[str]) -> int:
-    """``facelake detect`` / ``facelake index``: the Beam jobs of facelake.pipelines."""
+    """``facelake detect`` / ``index`` / ``search`` / ``compare-libraries``: the Beam jobs of facelake.pipelines."""
     import importlib
     import logging
 

@@ -51,6 +51,21 @@ def vector_query(table, vector: np.ndarray, k: int, indexed: bool | None = None)
     return query
 
 
+def nearest_rows(table, vector: np.ndarray, k: int, max_distance: float, indexed: bool | None = None,
+                 exclude: str | None = None) -> list[tuple[dict, float]]:
+    """Up to k rows of a LanceDB face table within max_distance (euclidean) of vector, nearest
+    first, as (row, distance); ``exclude``: a face_id left out; ``indexed`` as vector_query's."""
+    query = vector_query(table, vector, k, indexed)
+    if exclude:
+        query = query.where(f"face_id != {_quote([exclude])}", prefilter=True)
+    out = []
+    for row in query.to_list():
+        d = float(np.sqrt(max(row.pop("_distance"), 0.0)))  # LanceDB's l2 is squared
+        if d <= max_distance:
+            out.append((row, d))
+    return out
+
+
 def create_vector_index(table, rows: int) -> None:
     """Build the IVF_HNSW_SQ index on a table's ``vector`` column with INDEX_SETTINGS."""
     table.create_index("vector", config=IvfHnswSq(
@@ -147,12 +162,16 @@ class CollectionStore:
         return (self.table(collection_id).search().where(f"face_id IN ({_quote(face_ids)})")
                 .limit(len(face_ids)).to_list())
 
-    def page(self, collection_id: str, offset: int, limit: int, where: str | None = None) -> tuple[list[dict], bool]:
-        """Faces ordered by face_id, from ``offset``; also whether more follow."""
+    def page(self, collection_id: str, offset: int, limit: int, user_id: str | None = None,
+             face_ids: list[str] | None = None) -> tuple[list[dict], bool]:
+        """Faces ordered by face_id, from ``offset``, optionally only a user's or only those
+        listed; also whether more follow."""
         columns = [c for c in COLLECTION_FACES.names if c != "vector"]
         query = self.table(collection_id).search().select(columns)
-        if where:
-            query = query.where(where)
+        clauses = ([f"user_id = {_quote([user_id])}"] if user_id is not None else []) + (
+            [f"face_id IN ({_quote(face_ids)})"] if face_ids is not None else [])
+        if clauses:
+            query = query.where(" AND ".join(clauses))
         rows = (query.order_by([ColumnOrdering(column_name="face_id")]).offset(offset).limit(limit + 1)
                 .to_arrow().to_pylist())
         return rows[:limit], len(rows) > limit
@@ -169,15 +188,7 @@ class CollectionStore:
     def nearest(self, collection_id: str, vector: np.ndarray, k: int, max_distance: float,
                 exclude: str | None = None) -> list[tuple[dict, float]]:
         """Up to k faces within max_distance (euclidean) of vector, nearest first."""
-        query = vector_query(self.table(collection_id), vector, k)
-        if exclude:
-            query = query.where(f"face_id != {_quote([exclude])}", prefilter=True)
-        out = []
-        for row in query.to_list():
-            d = float(np.sqrt(max(row.pop("_distance"), 0.0)))  # LanceDB's l2 is squared
-            if d <= max_distance:
-                out.append((row, d))
-        return out
+        return nearest_rows(self.table(collection_id), vector, k, max_distance, exclude=exclude)
 
     def ensure_index(self, collection_id: str, force: bool = False) -> bool:
         """Build the ANN index if the collection has grown past INDEX_MIN_FACES (or ``force``),

@@ -44,7 +44,7 @@ def _offset(token, collection_id: str) -> int:
 
 
 class CollectionsMixin:
-    """Mixed into FaceClient, which provides ``analyzer``, ``_image`` and ``store_uri``."""
+    """Mixed into FaceClient, which provides ``analyzer``, ``_image``, ``_largest_face`` and ``store_uri``."""
 
     @property
     def store(self) -> CollectionStore:
@@ -142,15 +142,12 @@ class CollectionsMixin:
                    UserId: str | None = None, FaceIds: list[str] | None = None) -> dict:
         cid = self._collection(CollectionId)
         _int(MaxResults, "MaxResults", 0, 4096)
-        clauses = []
         if UserId is not None:
             _check(USER_ID, UserId, "UserId")
-            clauses.append(f"user_id = '{UserId}'")
         if FaceIds is not None:
             self._face_ids(FaceIds)
-            clauses.append("face_id IN (" + ", ".join(f"'{f}'" for f in FaceIds) + ")")
         offset = _offset(NextToken, cid)
-        rows, more = self.store.page(cid, offset, MaxResults, " AND ".join(clauses) or None)
+        rows, more = self.store.page(cid, offset, MaxResults, UserId, FaceIds)
         out = {"Faces": [face_from_row(r) for r in rows], "FaceModelVersion": self.face_model_version}
         if more:
             out["NextToken"] = _token(offset + MaxResults, cid)
@@ -197,11 +194,7 @@ class CollectionsMixin:
         cid = self._collection(CollectionId)
         bar = QUALITY_BARS[check_quality_filter(QualityFilter)]
         img = self._image(Image)
-        faces = [f for f in self.analyzer.analyze(img, embed=False) if f.quality_score >= bar]
-        if not faces:
-            raise errors.InvalidParameterException("no face found in the image")
-        face = faces[0]  # the largest, as Rekognition does; only its descriptor is needed
-        face.embedding = self.analyzer.embed_face(img, face)
+        face = self._largest_face(img, bar, "the image")
         return {"SearchedFaceBoundingBox": bounding_box(face.box, img.width, img.height),
                 "SearchedFaceConfidence": face.confidence, "FaceModelVersion": self.face_model_version,
                 "FaceMatches": self._matches(cid, face.embedding, MaxFaces, FaceMatchThreshold)}

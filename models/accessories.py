@@ -18,8 +18,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from facelake.schemas.rekognition import ATTRIBUTE_MEMBERS
+
 from .facemesh import LEFT_EYE_RING, RIGHT_EYE_RING
-from .geometry import similarity_transform
+from .geometry import similarity_transform, warp_and_shrink
 
 WIDTH, HEIGHT = 96, 112
 # canonical positions of the image-left eye, image-right eye and mouth centres
@@ -29,9 +31,8 @@ CELL = 8
 _HOG = cv2.HOGDescriptor((WIDTH, HEIGHT), (16, 16), (8, 8), (CELL, CELL), 9)
 BLOCKS_X, BLOCKS_Y = WIDTH // CELL - 1, HEIGHT // CELL - 1  # 11 x 13 blocks of 2x2 cells
 
-# Rekognition attribute name -> FaceDetail member
-ATTRIBUTES = {"EYEGLASSES": "Eyeglasses", "SUNGLASSES": "Sunglasses", "BEARD": "Beard",
-              "MUSTACHE": "Mustache", "FACE_OCCLUDED": "FaceOccluded"}
+# the Rekognition attributes these classifiers give -> FaceDetail member
+ATTRIBUTES = {name: ATTRIBUTE_MEMBERS[name] for name in ("EYEGLASSES", "SUNGLASSES", "BEARD", "MUSTACHE", "FACE_OCCLUDED")}
 
 
 def canonical_points(mesh: np.ndarray) -> np.ndarray:
@@ -40,14 +41,9 @@ def canonical_points(mesh: np.ndarray) -> np.ndarray:
 
 
 def aligned_face(rgb: np.ndarray, mesh: np.ndarray, oversample: int = 1) -> np.ndarray:
-    """The canonical crop (HEIGHT x WIDTH, times ``oversample``), RGB uint8.
-
-    The face is warped at 4x and shrunk with area averaging, so a large face does not alias."""
-    big = 4 * oversample
-    m = similarity_transform(canonical_points(mesh), CANONICAL * big)
-    face = cv2.warpAffine(rgb, m, (WIDTH * big, HEIGHT * big), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-    return cv2.resize(face, (WIDTH * oversample, HEIGHT * oversample), interpolation=cv2.INTER_AREA)
+    """The canonical crop (HEIGHT x WIDTH, times ``oversample``), RGB uint8."""
+    m = similarity_transform(canonical_points(mesh), CANONICAL * 4 * oversample)
+    return warp_and_shrink(rgb, m, (WIDTH * oversample, HEIGHT * oversample), 4)
 
 
 def features(face: np.ndarray) -> np.ndarray:

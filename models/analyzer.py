@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facelake.schemas.rekognition import quality_score
+from facelake.schemas.rekognition import ATTRIBUTE_MEMBERS, quality_score
 
-from .attributes import IMPLEMENTED, AttributeModels
+from .attributes import AttributeModels
 from .dlib_face import DlibAligner, DlibEmbedder, chip_transform, extract_chip
 from .facemesh import FaceMesh, MeshResult, face_quality, head_pose, rekognition_landmarks
 from .images import DecodedImage
@@ -112,7 +112,7 @@ class FaceAnalyzer:
 
         ``attributes``: Rekognition attribute names (AGE_RANGE, SMILE, ...) to compute beyond
         DEFAULT; only the models those need are run."""
-        wanted = set(attributes) & set(IMPLEMENTED)
+        wanted = set(attributes) & set(ATTRIBUTE_MEMBERS)
         with self._stage("detect"):
             detections = [self._select(im, det) for im, det in
                           zip(images, self.detector.detect([im.rgb for im in images]))]

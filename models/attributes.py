@@ -20,11 +20,9 @@ from .accessories import ATTRIBUTES as ACCESSORIES
 from .accessories import AccessoryModels
 from .dlib_face import chip_transform, extract_chip
 from .facemesh import crop_transform
+from .geometry import warp_and_shrink
 from .iris import Eye, IrisModel
-
-# Rekognition's attribute names (the Attributes parameter) -> FaceDetail members we compute.
-IMPLEMENTED = {"AGE_RANGE": "AgeRange", "GENDER": "Gender", "EMOTIONS": "Emotions", "SMILE": "Smile",
-               "MOUTH_OPEN": "MouthOpen", "EYES_OPEN": "EyesOpen", "EYE_DIRECTION": "EyeDirection", **ACCESSORIES}
+from .registry import run_batched
 
 AGE_GENDER_MEANS = np.array([122.781998, 117.000999, 104.297997], np.float32)
 AGE_GENDER_PADDING = 0.2
@@ -187,17 +185,11 @@ class AttributeModels:
 
     @staticmethod
     def _emotion_crop(image, box, eyes) -> np.ndarray:
-        # warp to 256 px first, then shrink with area averaging: warpAffine alone would alias
-        m = crop_transform(box, eyes, EMOTION_CROP_SCALE, 256)
-        face = cv2.warpAffine(image.rgb, m, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        gray = cv2.cvtColor(cv2.resize(face, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        face = warp_and_shrink(image.rgb, crop_transform(box, eyes, EMOTION_CROP_SCALE, 256), (64, 64), 4)
+        gray = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
         return ((gray.astype(np.float32) / 255.0 - 0.5) * 2.0)[:, :, None]
 
     def _run(self, slot: str, input_name: str, output: str, arrays: list[np.ndarray], nchw: bool = False,
              batch: int = 32) -> np.ndarray:
-        session = self.registry.get(slot)
-        res = []
-        for k in range(0, len(arrays), batch):
-            x = np.stack(arrays[k:k + batch])
-            res.append(session.run([output], {input_name: x.transpose(0, 3, 1, 2) if nchw else x})[0])
-        return np.concatenate(res) if res else np.zeros((0, 1), np.float32)
+        return run_batched(self.registry.get(slot), input_name, arrays, [output], batch,
+                           prepare=(lambda x: x.transpose(0, 3, 1, 2)) if nchw else None)[0]

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from .geometry import similarity_transform
+from .registry import run_batched
 from .shape5 import ShapePredictor5
 
 CHIP_SIZE = 150
@@ -141,8 +142,5 @@ class DlibEmbedder:
     def __call__(self, chips: list[np.ndarray]) -> np.ndarray:
         if not chips:
             return np.zeros((0, 128), np.float32)
-        out = []
-        for i in range(0, len(chips), self.batch_size):
-            batch = np.stack(chips[i:i + self.batch_size]).transpose(0, 3, 1, 2).astype(np.float32)
-            out.append(self.session.run(["descriptors"], {"chips": batch})[0])
-        return np.concatenate(out)
+        return run_batched(self.session, "chips", chips, ["descriptors"], self.batch_size,
+                           prepare=lambda batch: batch.transpose(0, 3, 1, 2).astype(np.float32))[0]

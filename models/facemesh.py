@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .registry import run_batched
+
 INPUT = 192
 CROP_SCALE = 1.5
 
@@ -86,14 +88,10 @@ class FaceMesh:
         """Mesh every crop (faces of any number of images), in batches."""
         if not crops:
             return []
-        outs, flags = [], []
-        for i in range(0, len(crops), self.batch_size):
-            batch = np.stack(crops[i:i + self.batch_size]).astype(np.float32) / 255.0
-            lm, flag = self.session.run(["landmarks", "face_flag"], {"crops": batch})
-            outs.append(lm.reshape(len(batch), 468, 3))
-            flags.append(flag.reshape(-1))
+        outs, flags = run_batched(self.session, "crops", crops, ["landmarks", "face_flag"], self.batch_size,
+                                  prepare=lambda batch: batch.astype(np.float32) / 255.0)
         results = []
-        for m, crop, pts, flag in zip(mats, crops, np.concatenate(outs), np.concatenate(flags)):
+        for m, crop, pts, flag in zip(mats, crops, outs.reshape(-1, 468, 3), flags.reshape(-1)):
             inv = cv2.invertAffineTransform(m)
             xy = pts[:, :2] @ inv[:, :2].T + inv[:, 2]
             z = pts[:, 2:] * np.hypot(inv[0, 0], inv[1, 0])

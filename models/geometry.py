@@ -1,7 +1,8 @@
-"""Small 2-D geometry helpers shared by the face models (similarity transforms)."""
+"""Small 2-D geometry helpers shared by the face models (similarity transforms, anti-aliased warps)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -31,3 +32,11 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Apply a 2x3 affine matrix to an (N, 2) array of points."""
     return np.asarray(pts, np.float64) @ m[:, :2].T + m[:, 2]
+
+
+def warp_and_shrink(rgb: np.ndarray, m: np.ndarray, size: tuple[int, int], factor: int) -> np.ndarray:
+    """Warp ``rgb`` by ``m`` (image -> a crop ``factor`` times ``size``) and shrink the crop to
+    ``size`` (width, height) with area averaging: warpAffine alone would alias on a large face."""
+    big = cv2.warpAffine(rgb, m, (size[0] * factor, size[1] * factor), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+    return cv2.resize(big, size, interpolation=cv2.INTER_AREA)

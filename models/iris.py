@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .geometry import warp_and_shrink
+from .registry import run_batched
+
 INPUT = 64
 ROI_SCALE = 2.3
 # (start corner, end corner, mirrored): the crop's +x axis runs from start to end.
@@ -65,20 +68,16 @@ class IrisModel:
         crops, mats = [], []
         for rgb, pts in zip(images, meshes):
             for a, b, mirrored in EYES:
-                # warp at 4x then shrink with area averaging, so large eyes do not alias
                 m = eye_transform(pts[a, :2], pts[b, :2], mirrored, 4 * INPUT)
-                big = cv2.warpAffine(rgb, m, (4 * INPUT, 4 * INPUT), flags=cv2.INTER_LINEAR,
-                                     borderMode=cv2.BORDER_REPLICATE)
-                crops.append(cv2.resize(big, (INPUT, INPUT), interpolation=cv2.INTER_AREA))
+                crops.append(warp_and_shrink(rgb, m, (INPUT, INPUT), 4))
                 small = m / 4
                 small[:, 2] -= 0.375  # area shrink by 4: pixel centres move by (4 - 1) / 8
                 mats.append(small)
+        contours, irises = run_batched(self.session, "eyes", crops, ["contours", "iris"], self.batch_size,
+                                       prepare=lambda batch: batch.astype(np.float32) / 255.0)
         eyes = []
-        for k in range(0, len(crops), self.batch_size):
-            x = np.stack(crops[k:k + self.batch_size]).astype(np.float32) / 255.0
-            contours, iris = self.session.run(["contours", "iris"], {"eyes": x})
-            for m, c, i in zip(mats[k:k + self.batch_size], contours, iris):
-                inv = cv2.invertAffineTransform(m)
-                back = lambda p: p.reshape(-1, 3)[:, :2] @ inv[:, :2].T + inv[:, 2]  # noqa: E731
-                eyes.append(Eye(back(c), back(i)))
+        for m, c, i in zip(mats, contours, irises):
+            inv = cv2.invertAffineTransform(m)
+            back = lambda p: p.reshape(-1, 3)[:, :2] @ inv[:, :2].T + inv[:, 2]  # noqa: E731
+            eyes.append(Eye(back(c), back(i)))
         return [(eyes[2 * k], eyes[2 * k + 1]) for k in range(len(images))]

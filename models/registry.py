@@ -1,8 +1,8 @@
 """Model registry: which file fills each model slot, checksum verification, lazy ONNX sessions.
 
-Slots: ``detector`` (retinaface family), ``mesh`` (mediapipe-face-mesh), ``shape5``
-(dlib-shape-predictor-5, .npz) and ``embedder`` (dlib-resnet). The bundled files are listed in
-``manifest.json`` with their sha256, which is checked before a file is used. A user can point
+Slots: one per entry of ``manifest.json`` (detector, mesh, iris, shape5, embedder, age, gender,
+emotion, accessories), which lists each bundled file with its family and sha256; the checksum
+is checked before a file is used. A user can point
 a slot at their own file of the same family, from code (``ModelRegistry.register``) or with an
 environment variable ``FACELAKE_MODEL_<SLOT>=/path/to/model.onnx`` (optionally
 ``FACELAKE_MODEL_<SLOT>_SHA256``); its version becomes ``<family>-custom-<sha256[:12]>`` so rows
@@ -22,6 +22,20 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "manifest.json"
+
+
+def run_batched(session, input_name: str, arrays: list[np.ndarray], outputs: list[str], batch_size: int,
+                prepare=None) -> list[np.ndarray]:
+    """Run an onnxruntime session over ``arrays`` (one model input each, at least one),
+    ``batch_size`` at a time: each batch is stacked, then ``prepare``d (default: made float32);
+    returns each output concatenated over all batches."""
+    parts: list[list[np.ndarray]] = [[] for _ in outputs]
+    for k in range(0, len(arrays), batch_size):
+        batch = np.stack(arrays[k:k + batch_size])
+        batch = prepare(batch) if prepare else batch.astype(np.float32, copy=False)
+        for part, value in zip(parts, session.run(outputs, {input_name: batch})):
+            part.append(value)
+    return [np.concatenate(part) for part in parts]
 
 
 class ModelIntegrityError(RuntimeError):

@@ -19,14 +19,12 @@ import sys
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
-
 import fsspec
 
 from facelake.transforms.parquet import WriteTable, join
 from facelake.transforms.search import PairsAgainst, PairsAgainstANN, build_ann_table, faces_files, read_face_rows
 
-from .detect import new_run_id, table_counts
+from .detect import new_run_id, pipeline_options, table_counts
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -43,12 +41,7 @@ def run(argv: list[str] | None = None) -> dict:
         raise ValueError("--threshold must be 0-100 and --workers at least 1")
     a_files = faces_files(args.a)
     b_files = faces_files(args.b) if args.b else a_files
-    options = PipelineOptions(beam_args)
-    if options.view_as(StandardOptions).runner in (None, "DirectRunner"):
-        options.view_as(StandardOptions).runner = "FnApiRunner"
-    if args.workers > 1:
-        options.view_as(DirectOptions).direct_num_workers = args.workers
-        options.view_as(DirectOptions).direct_running_mode = "multi_processing"
+    options = pipeline_options(beam_args, args.workers)
     run_id = new_run_id()
     started = time.time()
     ann_uri = join(args.output, "_ann", run_id)
@@ -71,9 +64,9 @@ def run(argv: list[str] | None = None) -> dict:
             fs, path = fsspec.core.url_to_fs(join(args.output, "_ann"))
             if fs.exists(path):
                 fs.rm(path, recursive=True)
-    return {"run_id": run_id, "a": args.a, "b": args.b or args.a, "output": args.output,
-            "threshold": args.threshold, "method": "ann" if args.ann else "exact", "pairs": table_counts(args.output, run_id, tables=("pairs",))["pairs"],
-            "seconds": round(time.time() - started, 2)}
+    pairs_written = table_counts(args.output, run_id, tables=("pairs",))["pairs"]
+    return {"run_id": run_id, "a": args.a, "b": args.b or args.a, "output": args.output, "threshold": args.threshold,
+            "method": "ann" if args.ann else "exact", "pairs": pairs_written, "seconds": round(time.time() - started, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,19 @@ from facelake.transforms.sources import MatchImages
 LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", None}
 
 
+def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
+    """Beam's options from the command line: Beam's in-process runner unless another is named
+    (the DirectRunner would first fetch Prism), with ``workers`` local worker processes."""
+    options = PipelineOptions(beam_args)
+    if options.view_as(StandardOptions).runner in (None, "DirectRunner"):
+        options.view_as(StandardOptions).runner = "FnApiRunner"
+    if workers > 1:
+        direct = options.view_as(DirectOptions)
+        direct.direct_num_workers = workers
+        direct.direct_running_mode = "multi_processing"
+    return options
+
+
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
@@ -145,15 +158,8 @@ def execute(args, beam_args: list[str], stream=sys.stderr, extend=None) -> dict:
     """Run the detect job; ``extend(pcollections, run_id)`` may add steps (facelake index)."""
     if args.workers < 1 or args.batch_size < 1:
         raise ValueError("--workers and --batch-size must be at least 1")
-    options = PipelineOptions(beam_args)
-    runner = options.view_as(StandardOptions).runner
-    local = runner in LOCAL_RUNNERS
-    if runner in (None, "DirectRunner"):
-        options.view_as(StandardOptions).runner = "FnApiRunner"  # DirectRunner would fetch Prism
-    if args.workers > 1:
-        direct = options.view_as(DirectOptions)
-        direct.direct_num_workers = args.workers
-        direct.direct_running_mode = "multi_processing"
+    options = pipeline_options(beam_args, args.workers)
+    local = options.view_as(StandardOptions).runner in LOCAL_RUNNERS
     threads = max(1, (os.cpu_count() or 1) // args.workers) if local else 0
     config = AnalyzerConfig(threads=threads)
     run_id = new_run_id()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import uuid
 
 import pyarrow as pa
 
-from .tables import EMBEDDING_DIM
+from .tables import EMBEDDING_DIM, stable_uuid
 
 # botocore's patterns for Rekognition's ids (also what keeps an id from naming a path)
 COLLECTION_ID = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
@@ -48,19 +46,15 @@ def valid_id(pattern: re.Pattern, value) -> bool:
     return isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
-def _uuid(key: str) -> str:
-    return str(uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16]))
-
-
 def image_uuid(content_sha256: str, external_image_id: str | None) -> str:
-    return _uuid(f"image:{content_sha256}:{external_image_id or ''}")
+    return stable_uuid(f"image:{content_sha256}:{external_image_id or ''}")
 
 
 def collection_face_id(collection_id: str, content_sha256: str, external_image_id: str | None,
                        face_index: int, model_version: str) -> str:
     """The same image with the same ExternalImageId indexed again gives the same FaceId, so
     re-indexing adds nothing (as Rekognition documents)."""
-    return _uuid(f"face:{collection_id}:{content_sha256}:{external_image_id or ''}:{face_index}:{model_version}")
+    return stable_uuid(f"face:{collection_id}:{content_sha256}:{external_image_id or ''}:{face_index}:{model_version}")
 
 
 def face_from_row(row: dict) -> dict:

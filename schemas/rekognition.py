@@ -10,9 +10,12 @@ import math
 
 from .errors import InvalidParameterException
 
+# DetectFaces' Attributes values beyond DEFAULT -> the FaceDetail member each adds
+ATTRIBUTE_MEMBERS = {"AGE_RANGE": "AgeRange", "BEARD": "Beard", "EMOTIONS": "Emotions", "EYE_DIRECTION": "EyeDirection",
+                     "EYEGLASSES": "Eyeglasses", "EYES_OPEN": "EyesOpen", "GENDER": "Gender", "MOUTH_OPEN": "MouthOpen",
+                     "MUSTACHE": "Mustache", "FACE_OCCLUDED": "FaceOccluded", "SMILE": "Smile", "SUNGLASSES": "Sunglasses"}
 # DetectFaces' Attributes values (botocore: Attribute enum)
-ATTRIBUTE_NAMES = ("DEFAULT", "ALL", "AGE_RANGE", "BEARD", "EMOTIONS", "EYE_DIRECTION", "EYEGLASSES",
-                   "EYES_OPEN", "GENDER", "MOUTH_OPEN", "MUSTACHE", "FACE_OCCLUDED", "SMILE", "SUNGLASSES")
+ATTRIBUTE_NAMES = ("DEFAULT", "ALL", *ATTRIBUTE_MEMBERS)
 LANDMARK_TYPES = (
     "eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight", "leftEyeBrowLeft", "leftEyeBrowRight",
     "leftEyeBrowUp", "rightEyeBrowLeft", "rightEyeBrowRight", "rightEyeBrowUp", "leftEyeLeft",
@@ -43,7 +46,7 @@ def distance_for_similarity(sim: float) -> float:
 def requested_attributes(names: set[str]) -> frozenset[str]:
     """The attribute names to compute beyond DEFAULT ("ALL" means every one)."""
     if "ALL" in names:
-        return frozenset(ATTRIBUTE_NAMES) - {"DEFAULT", "ALL"}
+        return frozenset(ATTRIBUTE_MEMBERS)
     return frozenset(names) - {"DEFAULT"}
 
 
@@ -119,11 +122,6 @@ def face_detail(face, width: int, height: int, attributes: set[str] | None = Non
             detail[member] = face.attributes[member]
     return detail
 
-
-# Attributes parameter value -> FaceDetail member
-ATTRIBUTE_MEMBERS = {"AGE_RANGE": "AgeRange", "BEARD": "Beard", "EMOTIONS": "Emotions", "EYE_DIRECTION": "EyeDirection",
-                     "EYEGLASSES": "Eyeglasses", "EYES_OPEN": "EyesOpen", "GENDER": "Gender", "MOUTH_OPEN": "MouthOpen",
-                     "MUSTACHE": "Mustache", "FACE_OCCLUDED": "FaceOccluded", "SMILE": "Smile", "SUNGLASSES": "Sunglasses"}
 
 
 COMPARED_FACE_LANDMARKS = ("eyeLeft", "eyeRight", "mouthLeft", "mouthRight", "nose")

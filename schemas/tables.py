@@ -94,19 +94,16 @@ PAIRS = pa.schema([  # facelake compare-libraries: face pairs of two libraries (
 
 TABLES = {"images": IMAGES, "faces": FACES, "errors": ERRORS, "matches": MATCHES, "pairs": PAIRS}
 
-# FaceDetail member -> column. Every member of botocore's FaceDetail has a column.
-FACE_DETAIL_COLUMNS = {
-    "BoundingBox": "bounding_box", "AgeRange": "age_range", "Smile": "smile", "Eyeglasses": "eyeglasses",
-    "Sunglasses": "sunglasses", "Gender": "gender", "Beard": "beard", "Mustache": "mustache",
-    "EyesOpen": "eyes_open", "MouthOpen": "mouth_open", "Emotions": "emotions", "Landmarks": "landmarks",
-    "Pose": "pose", "Quality": "quality", "Confidence": "confidence", "FaceOccluded": "face_occluded",
-    "EyeDirection": "eye_direction",
-}
-_COLUMN_MEMBERS = {v: k for k, v in FACE_DETAIL_COLUMNS.items()}
-
-
 def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+# FaceDetail member -> column (its name in snake_case). Every member of botocore's FaceDetail has a column.
+FACE_DETAIL_MEMBERS = ("BoundingBox", "AgeRange", "Smile", "Eyeglasses", "Sunglasses", "Gender", "Beard", "Mustache",
+                       "EyesOpen", "MouthOpen", "Emotions", "Landmarks", "Pose", "Quality", "Confidence",
+                       "FaceOccluded", "EyeDirection")
+FACE_DETAIL_COLUMNS = {member: snake(member) for member in FACE_DETAIL_MEMBERS}
+_COLUMN_MEMBERS = {v: k for k, v in FACE_DETAIL_COLUMNS.items()}
 
 
 def camel(name: str) -> str:
@@ -133,10 +130,14 @@ def image_id(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def stable_uuid(key: str) -> str:
+    """A UUID-shaped id that depends on ``key`` only (its sha256's first 16 bytes)."""
+    return str(uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16]))
+
+
 def face_id(image_id_: str, face_index: int, model_versions: dict[str, str]) -> str:
     """Deterministic, Rekognition-style FaceId: the same image and models give the same id."""
-    key = f"{image_id_}:{face_index}:" + ",".join(f"{k}={model_versions[k]}" for k in MODEL_SLOTS)
-    return str(uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16]))
+    return stable_uuid(f"{image_id_}:{face_index}:" + ",".join(f"{k}={model_versions[k]}" for k in MODEL_SLOTS))
 
 
 def face_row(detail: dict, *, image_id_: str, uri: str, face_index: int, embedding, run_id: str,

@@ -4,7 +4,7 @@ Each step is usable on its own in a user's pipeline. Every input leaves exactly 
 record on the main output, or an error row on the ``errors`` output with the stage and a
 machine-readable reason; nothing raises out of a DoFn for bad input.
 
-Detection, description and embedding are one batched DoFn (``AnalyzeFaces``) around
+Detection, description and embedding are one batched DoFn (``AnalyzeBatch``) around
 ``FaceAnalyzer``, not three: passing full-resolution images between stages would cost memory
 and, on a distributed runner, serialisation, for no gain; the analyzer already runs each model
 batched across the images of a batch.

@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 from facelake.models.matching import pairs_within
 from facelake.schemas.rekognition import distance_for_similarity, similarity
 
+from .sources import full_uri
+
 FACE_COLUMNS = ["face_id", "uri", "embedding"]
 
 
@@ -23,13 +25,17 @@ class SearchCollection(beam.DoFn):
     def setup(self):
         from facelake.collections import CollectionStore
 
-        self.collection = CollectionStore(self.store)
+        # opened, and asked whether it has an ANN index, once per worker rather than per face
+        self.table = CollectionStore(self.store).table(self.collection_id)
+        self.indexed = bool(self.table.list_indices())
 
     def process(self, faces: list[dict]):
+        from facelake.collections import nearest_rows
+
         limit = distance_for_similarity(self.threshold)
         for face in faces:
-            hits = self.collection.nearest(self.collection_id, np.asarray(face["embedding"], np.float32),
-                                           self.max_matches, limit)
+            hits = nearest_rows(self.table, np.asarray(face["embedding"], np.float32), self.max_matches, limit,
+                                self.indexed)
             for rank, (row, d) in enumerate(hits, 1):
                 beam.metrics.Metrics.counter("facelake", "matches").inc()
                 yield {"face_id": face["face_id"], "image_id": face["image_id"], "uri": face["uri"],
@@ -42,11 +48,10 @@ def faces_files(library: str) -> list[str]:
     """The Parquet files of a faces table: ``library`` is a detect job's OUT or its faces/ folder."""
     fs, path = fsspec.core.url_to_fs(library)
     folder = path.rstrip("/") + "/faces" if fs.isdir(path.rstrip("/") + "/faces") else path
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     files = sorted(fs.glob(folder.rstrip("/") + "/*.parquet"))
     if not files:
         raise FileNotFoundError(f"no faces table (Parquet files) under {library}")
-    return [f if protocol in ("file", "local") else f"{protocol}://{f}" for f in files]
+    return [full_uri(fs, f) for f in files]
 
 
 def read_faces(paths: list[str]) -> tuple[list[str], list[str], np.ndarray]:
@@ -131,13 +136,12 @@ class PairsAgainstANN(beam.DoFn):
         self.indexed = bool(self.table.list_indices())
 
     def process(self, faces: list[dict]):
-        from facelake.collections import vector_query
+        from facelake.collections import nearest_rows
 
         limit = distance_for_similarity(self.threshold)
         for a in faces:
-            for row in vector_query(self.table, a["embedding"], self.max_matches, self.indexed).to_list():
-                d = float(np.sqrt(max(row["_distance"], 0.0)))
-                if d > limit or (self.same and a["face_id"] >= row["face_id"]):
+            for row, d in nearest_rows(self.table, a["embedding"], self.max_matches, limit, self.indexed):
+                if self.same and a["face_id"] >= row["face_id"]:
                     continue
                 beam.metrics.Metrics.counter("facelake", "pairs").inc()
                 yield {"face_id_a": a["face_id"], "uri_a": a["uri"], "face_id_b": row["face_id"], "uri_b": row["uri"],

@@ -14,7 +14,13 @@ GLOB_CHARS = set("*?[")
 
 
 def _hidden(path: str) -> bool:
-    return any(part.startswith(".") for part in path.rstrip("/").split("/")[-1:])
+    return path.rstrip("/").rsplit("/", 1)[-1].startswith(".")
+
+
+def full_uri(fs, path: str) -> str:
+    """A path an fsspec filesystem listed, as a URI naming that filesystem (plain for local files)."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return path if protocol in ("file", "local") else f"{protocol}://{path}"
 
 
 def expand(source: str) -> Iterator[str]:
@@ -22,15 +28,10 @@ def expand(source: str) -> Iterator[str]:
     path that is neither, every object whose key starts with it (an S3 prefix). Hidden files
     (name starting with a dot) inside folders are left out."""
     fs, path = fsspec.core.url_to_fs(source)
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-
-    def uri(p: str) -> str:
-        return p if protocol in ("file", "local") else f"{protocol}://{p}"
-
     if GLOB_CHARS & set(path):
         matches = [p for p in fs.glob(path) if fs.isfile(p)]
     elif fs.isfile(path):
-        yield uri(path)
+        yield full_uri(fs, path)
         return
     elif fs.isdir(path):
         matches = [p for p in fs.find(path) if not _hidden(p)]
@@ -38,7 +39,7 @@ def expand(source: str) -> Iterator[str]:
         matches = [p for p in fs.find(path.rsplit("/", 1)[0] if "/" in path else path) if p.startswith(path)]
     if not matches:
         raise FileNotFoundError(f"{source} matches no file")
-    yield from (uri(p) for p in sorted(matches))
+    yield from (full_uri(fs, p) for p in sorted(matches))
 
 
 class _Expand(beam.DoFn):
@@ -57,7 +58,7 @@ class _Expand(beam.DoFn):
             reason = "NotFound" if isinstance(e, FileNotFoundError) else "Unreadable"
             yield beam.pvalue.TaggedOutput("errors", error_row(source, "match", reason, str(e), self.run_id))
             return
-        self.progress.add(inputs=len(uris))  # display only; ReadImages counts each file once
+        self.progress.add(inputs=len(uris))  # display only; ReadImage counts each file once
         yield from uris
 
     def teardown(self):

