@@ -31,7 +31,7 @@ from common import image_bytes, machine
 from facelake.models import attributes as A
 from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
 from facelake.models.images import decode
-from facelake.schemas.rekognition import requested_attributes
+from facelake.schemas.rekognition import face_detail, requested_attributes
 
 HERE = Path(__file__).resolve().parent
 ALL = requested_attributes({"ALL"})
@@ -91,12 +91,13 @@ def main() -> None:
         c = np.array([float(lab["center_x"]) * img.width, float(lab["center_y"]) * img.height])
         face = min(faces, key=lambda f: np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - c))
         measures = {"new_person": identities.get(lab["file"]) not in tune_people}
+        detail = face_detail(face, img.width, img.height, {"ALL"})
         if args.fit:  # the raw measures the curves are fitted on (the iris model runs again for them)
-            happy = next(e["Confidence"] for e in face.attributes["Emotions"] if e["Type"] == "HAPPY")
+            happy = next(e["Confidence"] for e in detail["Emotions"] if e["Type"] == "HAPPY")
             eyes = analyzer.attribute_models.iris([img.rgb], [face.mesh.points])[0]
             measures.update(mouth_open=A.mouth_ratio(face.mesh.points), smile=happy / 100.0,
                             eyes_open=A.eye_opening(eyes), gaze=A.gaze_offset(eyes))
-        rows.append((lab, face, measures))
+        rows.append((lab, face, measures, detail))
 
     print(f"# attributes on {len(rows)} labelled faces ({machine()})")
     tune = [r for r in rows if r[0]["split"] == "tune"]
@@ -121,23 +122,23 @@ def main() -> None:
                 subsets.append(("heldout, people not in tune", [r for r in sel if r[2]["new_person"]]))
             for what, sub in subsets:
                 report(f"{member} ({what})", sub, lambda r: r[0].get(attr, "N") == "Y",
-                       lambda r: r[1].attributes[member]["Value"], lambda r: r[1].attributes[member]["Confidence"])
+                       lambda r: r[3][member]["Value"], lambda r: r[3][member]["Confidence"])
     for split in ("tune", "heldout", "fresh"):
         sel = [r for r in rows if r[0]["split"] == split and r[0]["gender"] in "MF"]
         report(f"Gender ({split})", sel, lambda r: r[0]["gender"] == "M",
-               lambda r: r[1].attributes["Gender"]["Value"] == "Male", lambda r: r[1].attributes["Gender"]["Confidence"])
+               lambda r: r[3]["Gender"]["Value"] == "Male", lambda r: r[3]["Gender"]["Confidence"])
     drawn_accessories(args.eval_dir, [r for r in rows if r[0]["split"] == "heldout"])
 
     # EyeDirection on held-out portraits, whose subjects look at the camera: the eyes' yaw and
     # pitch should cancel the head's
     held = [r for r in rows if r[0]["split"] == "heldout" and r[0]["source"] == "deepface"
             and r[1].box[2] - r[1].box[0] >= 80]
-    err_yaw = np.array([r[1].attributes["EyeDirection"]["Yaw"] + r[1].pose["Yaw"] for r in held])
-    err_pitch = np.array([r[1].attributes["EyeDirection"]["Pitch"] + r[1].pose["Pitch"] for r in held])
+    err_yaw = np.array([r[3]["EyeDirection"]["Yaw"] + r[1].pose["Yaw"] for r in held])
+    err_pitch = np.array([r[3]["EyeDirection"]["Pitch"] + r[1].pose["Pitch"] for r in held])
     print(f"EyeDirection on {len(held)} held-out portraits (looking at the camera): |yaw + head yaw| median "
           f"{np.median(np.abs(err_yaw)):.1f} deg, p90 {np.percentile(np.abs(err_yaw), 90):.1f}; |pitch + head pitch| "
           f"median {np.median(np.abs(err_pitch)):.1f} deg, p90 {np.percentile(np.abs(err_pitch), 90):.1f}")
-    ages = [r[1].attributes["AgeRange"] for r in rows]
+    ages = [r[3]["AgeRange"] for r in rows]
     print(f"age range width: median {np.median([a['High'] - a['Low'] for a in ages]):.0f} years (no age labels)")
 
     # cost of the ALL-only attributes over DEFAULT, one onnxruntime thread: over every labelled

@@ -22,7 +22,8 @@ import pyarrow as pa
 
 from common import machine
 
-from facelake.collections import INDEX_SETTINGS, SEARCH_SETTINGS, CollectionStore
+from facelake.settings import INDEX_SETTINGS, SEARCH_SETTINGS
+from facelake.store.collections import CollectionStore
 from facelake.models.analyzer import FaceAnalyzer
 from facelake.models.images import load
 from facelake.schemas.collections import COLLECTION_FACES

@@ -22,6 +22,8 @@ import sys
 from facelake.schemas.errors import RekognitionError
 from facelake.schemas.rekognition import QUALITY_FILTERS
 
+JOBS = ("detect", "index", "search", "compare-libraries")
+
 
 def image_param(arg: str) -> dict:
     """A CLI image argument as Rekognition's Image parameter."""
@@ -84,19 +86,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from facelake.api import FaceClient
+    from facelake.context import Context
     from facelake.models.images import ImageLimits
+    from facelake.operations import call
 
-    client = FaceClient(limits=ImageLimits(max_bytes=ImageLimits().max_s3_bytes))
+    ctx = Context(limits=ImageLimits(max_bytes=ImageLimits().max_s3_bytes))
     if args.command == "detect-faces":
         image = image_param(args.image)
-        resp = client.detect_faces(Image=image, Attributes=args.attributes)
+        resp = call(ctx, "DetectFaces", {"Image": image, "Attributes": args.attributes})
         if args.draw:
             draw(image, resp["FaceDetails"], args.draw)
         return resp
     source, target = image_param(args.source), image_param(args.target)
-    resp = client.compare_faces(SourceImage=source, TargetImage=target,
-                                SimilarityThreshold=args.similarity_threshold, QualityFilter=args.quality_filter)
+    resp = call(ctx, "CompareFaces", {"SourceImage": source, "TargetImage": target,
+                                      "SimilarityThreshold": args.similarity_threshold,
+                                      "QualityFilter": args.quality_filter})
     if args.draw:
         faces = [m["Face"] for m in resp["FaceMatches"]] + resp["UnmatchedFaces"]
         colors = [(0, 200, 0)] * len(resp["FaceMatches"]) + [(220, 0, 0)] * len(resp["UnmatchedFaces"])
@@ -104,16 +108,14 @@ def run(args: argparse.Namespace) -> dict:
     return resp
 
 
-JOBS = {"detect": "detect", "index": "index", "search": "search", "compare-libraries": "compare"}  # -> facelake.pipelines
-
-
 def beam_job(command: str, argv: list[str]) -> int:
     """``facelake detect`` / ``index`` / ``search`` / ``compare-libraries``: the Beam jobs of facelake.pipelines."""
-    import importlib
     import logging
 
     logging.getLogger().setLevel(logging.ERROR)  # Beam warns about optional GCP libraries at import
-    job = importlib.import_module(f"facelake.pipelines.{JOBS[command]}")
+    from facelake.pipelines import compare, detect, index, search
+
+    job = {"detect": detect, "index": index, "search": search, "compare-libraries": compare}[command]
     try:
         return job.main(argv)
     except (OSError, ValueError) as e:

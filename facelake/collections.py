@@ -1,212 +1,163 @@
-"""Face collections stored in LanceDB: one table per collection plus a table of collections.
-
-Deletion is real: deleting faces rewrites the affected data files without them and removes
-every older version of the table, so no file in the store still holds their vectors.
-Searches are exact (LanceDB's flat scan, squared L2) until an ANN index exists.
-"""
+"""Rekognition's operations on face collections: create/describe/list/delete collections, and
+index, list, delete and search their faces. Shapes and errors are Rekognition's; storage is
+facelake.store's CollectionStore."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-from pathlib import Path
+import base64
+import hashlib
+import json
 
-import lancedb
-from lancedb.index import IvfHnswSq
-from lancedb.query import ColumnOrdering
-import numpy as np
-import pyarrow as pa
+from facelake.schemas import errors
+from facelake.schemas.collections import collection_face_id, face_from_row, image_uuid
+from facelake.schemas.rekognition import (
+    QUALITY_BARS, bounding_box, distance_for_similarity, face_detail, parse_attributes, quality_reasons,
+    requested_attributes, similarity)
 
-from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS
-
-META = "__collections"
-# Past this many faces a collection gets an ANN index (below it, an exact scan is fast enough).
-# IVF_HNSW_SQ: HNSW graphs inside IVF partitions over 8-bit scalar-quantised vectors; LanceDB's
-# IVF_PQ defaults recall poorly on 128-d face descriptors. Quantisation alone caps recall@10
-# near 0.95 at 1M faces; re-ranking 2 x k candidates on the full vectors ("refine") lifts it to
-# ~0.99 for ~1 ms. Settings chosen with benchmarks/collection_scale.py (see BENCHMARKS.md).
-INDEX_MIN_FACES = 100_000
-INDEX_SETTINGS = {"rows_per_partition": 65_536, "m": 16, "ef_construction": 150}
-SEARCH_SETTINGS = {"nprobes": 8, "ef": 100, "refine": 2}
+from .context import Context, operation
+from .faces import image, largest_face
 
 
-def default_store() -> str:
-    return os.environ.get("FACELAKE_STORE") or str(Path.home() / ".facelake" / "store")
+def page_token(offset: int, scope: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"c": scope, "o": offset}).encode()).decode()
 
 
-def _quote(values: list[str]) -> str:
-    # ids reaching here have been checked against Rekognition's patterns: no quotes inside
-    return ", ".join(f"'{v}'" for v in values)
+def page_offset(token: str | None, scope: str) -> int:
+    """The offset a NextToken of ours stands for (``scope``: what it pages through)."""
+    if token is None:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if data["c"] != scope or not isinstance(data["o"], int) or data["o"] < 0:
+            raise ValueError
+        return data["o"]
+    except Exception:
+        raise errors.InvalidPaginationTokenException("NextToken is not one this listing returned") from None
 
 
-def vector_query(table, vector: np.ndarray, k: int, indexed: bool | None = None):
-    """A k-nearest (euclidean) query on a LanceDB table, with SEARCH_SETTINGS when it has an index."""
-    query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k)
-    if table.list_indices() if indexed is None else indexed:
-        refine = SEARCH_SETTINGS.get("refine") or 1
-        # HNSW needs ef >= the candidates it returns: k, times the re-rank factor
-        query = query.nprobes(SEARCH_SETTINGS["nprobes"]).ef(max(SEARCH_SETTINGS["ef"], k * refine))
-        if refine > 1:  # re-rank refine x k candidates on the full vectors
-            query = query.refine_factor(refine)
-    return query
+def arn(collection_id: str) -> str:
+    return f"arn:facelake:rekognition:local:000000000000:collection/{collection_id}"
 
 
-def nearest_rows(table, vector: np.ndarray, k: int, max_distance: float, indexed: bool | None = None,
-                 exclude: str | None = None) -> list[tuple[dict, float]]:
-    """Up to k rows of a LanceDB face table within max_distance (euclidean) of vector, nearest
-    first, as (row, distance); ``exclude``: a face_id left out; ``indexed`` as vector_query's."""
-    query = vector_query(table, vector, k, indexed)
-    if exclude:
-        query = query.where(f"face_id != {_quote([exclude])}", prefilter=True)
-    out = []
-    for row in query.to_list():
-        d = float(np.sqrt(max(row.pop("_distance"), 0.0)))  # LanceDB's l2 is squared
-        if d <= max_distance:
-            out.append((row, d))
+def existing(ctx: Context, collection_id: str) -> str:
+    if not ctx.store.exists(collection_id):
+        raise errors.ResourceNotFoundException(f"collection {collection_id} does not exist")
+    return collection_id
+
+
+@operation("CreateCollection")
+def create_collection(ctx: Context, *, CollectionId: str, Tags: dict | None = None) -> dict:
+    if ctx.store.exists(CollectionId):
+        raise errors.ResourceAlreadyExistsException(f"collection {CollectionId} already exists")
+    ctx.store.create(CollectionId, ctx.face_model_version)
+    return {"StatusCode": 200, "CollectionArn": arn(CollectionId), "FaceModelVersion": ctx.face_model_version}
+
+
+@operation("DescribeCollection")
+def describe_collection(ctx: Context, *, CollectionId: str) -> dict:
+    info = ctx.store.info(existing(ctx, CollectionId))
+    out = {"FaceCount": info["face_count"], "FaceModelVersion": info["face_model_version"],
+           "CollectionARN": arn(CollectionId), "UserCount": 0}
+    if info["created_at"] is not None:
+        out["CreationTimestamp"] = info["created_at"]
     return out
 
 
-def create_vector_index(table, rows: int) -> None:
-    """Build the IVF_HNSW_SQ index on a table's ``vector`` column with INDEX_SETTINGS."""
-    table.create_index("vector", config=IvfHnswSq(
-        distance_type="l2", num_partitions=max(1, rows // INDEX_SETTINGS["rows_per_partition"]),
-        m=INDEX_SETTINGS["m"], ef_construction=INDEX_SETTINGS["ef_construction"]))
+@operation("ListCollections")
+def list_collections(ctx: Context, *, NextToken: str | None = None, MaxResults: int = 1000) -> dict:
+    offset = page_offset(NextToken, "")
+    rows = ctx.store.collections()
+    page = rows[offset:offset + MaxResults]
+    out = {"CollectionIds": [c for c, _ in page], "FaceModelVersions": [v for _, v in page]}
+    if offset + MaxResults < len(rows):
+        out["NextToken"] = page_token(offset + MaxResults, "")
+    return out
 
 
-def storage_options(uri: str) -> dict[str, str]:
-    """LanceDB's object-store settings for an s3:// store: the endpoint is taken from
-    AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (as boto3 and s3fs do), plain http allowed for it."""
-    if not uri.startswith("s3://"):
-        return {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if not endpoint:
-        return {}
-    opts = {"aws_endpoint": endpoint}
-    if endpoint.startswith("http://"):
-        opts["allow_http"] = "true"
-    return opts
+@operation("DeleteCollection")
+def delete_collection(ctx: Context, *, CollectionId: str) -> dict:
+    ctx.store.drop(existing(ctx, CollectionId))
+    return {"StatusCode": 200}
 
 
-class CollectionStore:
-    """The collections of one store: a local folder or an s3:// prefix (credentials and endpoint
-    from the usual AWS_* variables)."""
+@operation("IndexFaces")
+def index_faces(ctx: Context, *, CollectionId: str, Image: dict, ExternalImageId: str | None = None,
+                DetectionAttributes: list[str] | None = None, MaxFaces: int | None = None,
+                QualityFilter: str = "AUTO") -> dict:
+    cid = existing(ctx, CollectionId)
+    attrs = parse_attributes(DetectionAttributes)
+    data, img = image(ctx, Image)
+    sha = hashlib.sha256(data).hexdigest()
+    faces = ctx.analyzer.analyze(img, attributes=requested_attributes(attrs))
+    version = ctx.face_model_version
+    records, unindexed, rows = [], [], []
+    for i, face in enumerate(faces):
+        detail = face_detail(face, img.width, img.height, attrs)
+        reasons = quality_reasons(face.confidence, face.quality["Sharpness"], face.quality["Brightness"], QualityFilter)
+        if not reasons and MaxFaces is not None and len(rows) >= MaxFaces:
+            reasons = ["EXCEEDS_MAX_FACES"]
+        if reasons:
+            unindexed.append({"Reasons": reasons, "FaceDetail": detail})
+            continue
+        bb = bounding_box(face.box, img.width, img.height)
+        row = {"face_id": collection_face_id(cid, sha, ExternalImageId, i, version),
+               "image_id": image_uuid(sha, ExternalImageId), "content_sha256": sha,
+               "external_image_id": ExternalImageId, "source_uri": None, "user_id": None,
+               "bounding_box": {k.lower(): v for k, v in bb.items()}, "confidence": face.confidence,
+               "model_version": version, "vector": [float(v) for v in face.embedding]}
+        rows.append(row)
+        records.append({"Face": face_from_row(row), "FaceDetail": detail})
+    ctx.store.add(cid, rows)  # faces already there (same image, same ExternalImageId) are not added twice
+    out = {"FaceRecords": records, "FaceModelVersion": version, "UnindexedFaces": unindexed}
+    if img.orientation_correction:
+        out["OrientationCorrection"] = img.orientation_correction
+    return out
 
-    def __init__(self, uri: str | None = None):
-        self.uri = uri or default_store()
-        if "://" not in self.uri:
-            Path(self.uri).mkdir(parents=True, exist_ok=True)
-        self.db = lancedb.connect(self.uri, storage_options=storage_options(self.uri) or None)
 
-    # --- collections -------------------------------------------------------------------------
-    def _tables(self) -> set[str]:
-        names, token = set(), None
-        while True:
-            resp = self.db.list_tables(page_token=token)
-            names.update(resp.tables)
-            token = resp.page_token
-            if not token:
-                return names
+@operation("ListFaces")
+def list_faces(ctx: Context, *, CollectionId: str, NextToken: str | None = None, MaxResults: int = 1000,
+               UserId: str | None = None, FaceIds: list[str] | None = None) -> dict:
+    cid = existing(ctx, CollectionId)
+    offset = page_offset(NextToken, cid)
+    rows, more = ctx.store.page(cid, offset, MaxResults, UserId, FaceIds)
+    out = {"Faces": [face_from_row(r) for r in rows], "FaceModelVersion": ctx.face_model_version}
+    if more:
+        out["NextToken"] = page_token(offset + MaxResults, cid)
+    return out
 
-    def _meta(self):
-        if META not in self._tables():
-            return self.db.create_table(META, schema=COLLECTIONS)
-        return self.db.open_table(META)
 
-    def exists(self, collection_id: str) -> bool:
-        return collection_id in self._tables()
+@operation("DeleteFaces")
+def delete_faces(ctx: Context, *, CollectionId: str, FaceIds: list[str]) -> dict:
+    cid = existing(ctx, CollectionId)
+    asked = list(dict.fromkeys(FaceIds))
+    deleted = set(ctx.store.remove(cid, asked))
+    return {"DeletedFaces": [f for f in asked if f in deleted],
+            "UnsuccessfulFaceDeletions": [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]} for f in asked if f not in deleted]}
 
-    def create(self, collection_id: str, face_model_version: str) -> None:
-        self.db.create_table(collection_id, schema=COLLECTION_FACES)
-        self._meta().add(pa.Table.from_pylist([{
-            "collection_id": collection_id, "face_model_version": face_model_version,
-            "created_at": dt.datetime.now(dt.timezone.utc)}], schema=COLLECTIONS))
 
-    def info(self, collection_id: str) -> dict:
-        rows = self._meta().search().where(f"collection_id = {_quote([collection_id])}").limit(1).to_list()
-        meta = rows[0] if rows else {"face_model_version": "", "created_at": None}
-        return {"face_count": self.db.open_table(collection_id).count_rows(),
-                "face_model_version": meta["face_model_version"], "created_at": meta["created_at"]}
+def matches(ctx: Context, cid: str, vector, max_faces: int, threshold: float, exclude: str | None = None) -> list[dict]:
+    """FaceMatches: the collection's faces at or above ``threshold`` similarity, best first."""
+    hits = ctx.store.nearest(cid, vector, max_faces, distance_for_similarity(threshold), exclude)
+    return [{"Similarity": similarity(d), "Face": face_from_row(row)} for row, d in hits if similarity(d) >= threshold]
 
-    def collections(self) -> list[tuple[str, str]]:
-        """(collection id, face model version), sorted by id."""
-        meta = {r["collection_id"]: r["face_model_version"] for r in self._meta().to_arrow().to_pylist()}
-        return sorted((name, meta.get(name, "")) for name in self._tables() if name != META)
 
-    def drop(self, collection_id: str) -> None:
-        self.db.drop_table(collection_id)
-        meta = self._meta()
-        meta.delete(f"collection_id = {_quote([collection_id])}")
-        self._purge(meta)
+@operation("SearchFaces")
+def search_faces(ctx: Context, *, CollectionId: str, FaceId: str, MaxFaces: int = 4096,
+                 FaceMatchThreshold: float = 80.0) -> dict:
+    cid = existing(ctx, CollectionId)
+    found = ctx.store.get(cid, [FaceId])
+    if not found:
+        raise errors.InvalidParameterException(f"face {FaceId} is not in collection {cid}")
+    return {"SearchedFaceId": FaceId, "FaceModelVersion": ctx.face_model_version,
+            "FaceMatches": matches(ctx, cid, found[0]["vector"], MaxFaces, FaceMatchThreshold, exclude=FaceId)}
 
-    # --- faces ---------------------------------------------------------------------------------
-    def table(self, collection_id: str):
-        return self.db.open_table(collection_id)
 
-    def add(self, collection_id: str, rows: list[dict]) -> list[str]:
-        """Add faces whose face_id is not there yet; returns the ids added."""
-        if not rows:
-            return []
-        table = self.table(collection_id)
-        have = {r["face_id"] for r in self.get(collection_id, [r["face_id"] for r in rows])}
-        new = [r for r in rows if r["face_id"] not in have]
-        if new:
-            table.add(pa.Table.from_pylist(new, schema=COLLECTION_FACES))
-            count = table.count_rows()
-            if count >= INDEX_MIN_FACES and (not table.list_indices() or count % 10_000 < len(new)):
-                self.ensure_index(collection_id)  # build the index, then refresh it every 10k faces
-        return [r["face_id"] for r in new]
-
-    def get(self, collection_id: str, face_ids: list[str]) -> list[dict]:
-        if not face_ids:
-            return []
-        return (self.table(collection_id).search().where(f"face_id IN ({_quote(face_ids)})")
-                .limit(len(face_ids)).to_list())
-
-    def page(self, collection_id: str, offset: int, limit: int, user_id: str | None = None,
-             face_ids: list[str] | None = None) -> tuple[list[dict], bool]:
-        """Faces ordered by face_id, from ``offset``, optionally only a user's or only those
-        listed; also whether more follow."""
-        columns = [c for c in COLLECTION_FACES.names if c != "vector"]
-        query = self.table(collection_id).search().select(columns)
-        clauses = ([f"user_id = {_quote([user_id])}"] if user_id is not None else []) + (
-            [f"face_id IN ({_quote(face_ids)})"] if face_ids is not None else [])
-        if clauses:
-            query = query.where(" AND ".join(clauses))
-        rows = (query.order_by([ColumnOrdering(column_name="face_id")]).offset(offset).limit(limit + 1)
-                .to_arrow().to_pylist())
-        return rows[:limit], len(rows) > limit
-
-    def remove(self, collection_id: str, face_ids: list[str]) -> list[str]:
-        """Delete faces and purge them from storage; returns the ids that existed."""
-        found = [r["face_id"] for r in self.get(collection_id, face_ids)]
-        if found:
-            table = self.table(collection_id)
-            table.delete(f"face_id IN ({_quote(found)})")
-            self._purge(table)
-        return found
-
-    def nearest(self, collection_id: str, vector: np.ndarray, k: int, max_distance: float,
-                exclude: str | None = None) -> list[tuple[dict, float]]:
-        """Up to k faces within max_distance (euclidean) of vector, nearest first."""
-        return nearest_rows(self.table(collection_id), vector, k, max_distance, exclude=exclude)
-
-    def ensure_index(self, collection_id: str, force: bool = False) -> bool:
-        """Build the ANN index if the collection has grown past INDEX_MIN_FACES (or ``force``),
-        or bring an existing one up to date with faces added since. Searches keep working while
-        this runs: LanceDB swaps the new index in with a new table version."""
-        table = self.table(collection_id)
-        n = table.count_rows()
-        if not table.list_indices():
-            if n < INDEX_MIN_FACES and not force:
-                return False
-            create_vector_index(table, n)
-        else:
-            table.optimize()  # adds rows written since the index was built
-        return True
-
-    @staticmethod
-    def _purge(table) -> None:
-        """Rewrite data files without deleted rows and drop every older version."""
-        dataset = table.to_lance()  # lance's own API: lancedb's optimize() keeps files under 10% deleted
-        dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)
-        dataset.cleanup_old_versions(older_than=dt.timedelta(0), delete_unverified=True)
+@operation("SearchFacesByImage")
+def search_faces_by_image(ctx: Context, *, CollectionId: str, Image: dict, MaxFaces: int = 4096,
+                          FaceMatchThreshold: float = 80.0, QualityFilter: str = "NONE") -> dict:
+    cid = existing(ctx, CollectionId)
+    _, img = image(ctx, Image)
+    face = largest_face(ctx, img, QUALITY_BARS[QualityFilter], "the image")
+    return {"SearchedFaceBoundingBox": bounding_box(face.box, img.width, img.height),
+            "SearchedFaceConfidence": face.confidence, "FaceModelVersion": ctx.face_model_version,
+            "FaceMatches": matches(ctx, cid, face.embedding, MaxFaces, FaceMatchThreshold)}

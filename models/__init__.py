@@ -1,0 +1,1 @@
+"""Face models on onnxruntime: decoding, detection, mesh, alignment, descriptors, attributes; neutral values only."""

@@ -18,8 +18,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facelake.schemas.rekognition import ATTRIBUTE_MEMBERS
-
 from .facemesh import LEFT_EYE_RING, RIGHT_EYE_RING
 from .geometry import similarity_transform, warp_and_shrink
 
@@ -31,8 +29,9 @@ CELL = 8
 _HOG = cv2.HOGDescriptor((WIDTH, HEIGHT), (16, 16), (8, 8), (CELL, CELL), 9)
 BLOCKS_X, BLOCKS_Y = WIDTH // CELL - 1, HEIGHT // CELL - 1  # 11 x 13 blocks of 2x2 cells
 
-# the Rekognition attributes these classifiers give -> FaceDetail member
-ATTRIBUTES = {name: ATTRIBUTE_MEMBERS[name] for name in ("EYEGLASSES", "SUNGLASSES", "BEARD", "MUSTACHE", "FACE_OCCLUDED")}
+# the Rekognition attributes these classifiers give -> their name in the weights file
+ATTRIBUTES = {"EYEGLASSES": "Eyeglasses", "SUNGLASSES": "Sunglasses", "BEARD": "Beard", "MUSTACHE": "Mustache",
+              "FACE_OCCLUDED": "FaceOccluded"}
 
 
 def canonical_points(mesh: np.ndarray) -> np.ndarray:
@@ -92,5 +91,5 @@ class AccessoryModels:
         for name, member in ATTRIBUTES.items():
             if name in wanted:
                 for o, p in zip(out, probabilities(self.weights, x, member)):
-                    o[member] = float(p)
+                    o[name] = float(p)
         return out

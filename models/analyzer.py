@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facelake.schemas.rekognition import ATTRIBUTE_MEMBERS, quality_score
+from facelake import settings
 
+from .attributes import NAMES as ATTRIBUTE_NAMES
+from .attributes import SLOTS as ATTRIBUTE_SLOTS
 from .attributes import AttributeModels
 from .dlib_face import DlibAligner, DlibEmbedder, chip_transform, extract_chip
 from .facemesh import FaceMesh, MeshResult, face_quality, head_pose, rekognition_landmarks
@@ -25,14 +27,12 @@ from .retinaface import Detections, RetinaFaceDetector
 
 @dataclass(frozen=True)
 class AnalyzerConfig:
-    # the detector sees the image resized to this long side: 800 px puts Rekognition's smallest
-    # face (40 px in 1920) at 17 px, just above RetinaFace's smallest anchor (16 px)
-    detect_max_side: int = 800
-    min_detection_score: float = 0.7  # 0..1
-    max_faces: int = 100  # the largest faces are kept, as Rekognition does
-    # Rekognition's guidance: faces of at least 40 px in a 1920x1080 image, proportionally more
-    # in larger ones; we apply the same ratio to every image (0 disables the check).
-    min_face_ratio: float = 40 / 1920
+    """How faces are found; the defaults and their reasons are in facelake.settings."""
+
+    detect_max_side: int = settings.DETECT_MAX_SIDE
+    min_detection_score: float = settings.MIN_DETECTION_SCORE  # 0..1
+    max_faces: int = settings.MAX_FACES
+    min_face_ratio: float = settings.MIN_FACE_RATIO
     threads: int = 0  # onnxruntime intra-op threads (0: its default, all cores)
 
 
@@ -45,12 +45,9 @@ class Face:
     quality: dict[str, float]
     mesh: MeshResult = field(repr=False)
     embedding: np.ndarray | None = None  # (128,) float32
-    attributes: dict = field(default_factory=dict)  # FaceDetail members beyond DEFAULT (AgeRange, ...)
-
-    @property
-    def quality_score(self) -> float:
-        """0-100, what Rekognition's QualityFilter levels are compared with."""
-        return quality_score(self.confidence, self.quality["Sharpness"], self.quality["Brightness"])
+    # attributes beyond DEFAULT, by Rekognition's attribute name (AGE_RANGE, SMILE, ...), as the
+    # neutral values AttributeModels gives (probabilities, years, degrees)
+    attributes: dict = field(default_factory=dict)
 
 
 class FaceAnalyzer:
@@ -71,6 +68,13 @@ class FaceAnalyzer:
     @property
     def model_versions(self) -> dict[str, str]:
         return self.registry.versions()
+
+    def versions_used(self, embed: bool = True, attributes: frozenset[str] = frozenset()) -> dict[str, str | None]:
+        """The version of every model slot, None for the slots that analyze_batch(images, embed,
+        attributes) does not run: what made its faces."""
+        used = {"detector", "mesh", *(("shape5", "embedder") if embed else ())}
+        used.update(slot for name in attributes if name in ATTRIBUTE_SLOTS for slot in ATTRIBUTE_SLOTS[name])
+        return {slot: version if slot in used else None for slot, version in self.model_versions.items()}
 
     @property
     def detector(self) -> RetinaFaceDetector:
@@ -112,7 +116,7 @@ class FaceAnalyzer:
 
         ``attributes``: Rekognition attribute names (AGE_RANGE, SMILE, ...) to compute beyond
         DEFAULT; only the models those need are run."""
-        wanted = set(attributes) & set(ATTRIBUTE_MEMBERS)
+        wanted = set(attributes) & set(ATTRIBUTE_NAMES)
         with self._stage("detect"):
             detections = [self._select(im, det) for im, det in
                           zip(images, self.detector.detect([im.rgb for im in images]))]

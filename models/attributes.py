@@ -16,6 +16,8 @@ import math
 import cv2
 import numpy as np
 
+from facelake import settings
+
 from .accessories import ATTRIBUTES as ACCESSORIES
 from .accessories import AccessoryModels
 from .dlib_face import chip_transform, extract_chip
@@ -24,6 +26,13 @@ from .geometry import warp_and_shrink
 from .iris import Eye, IrisModel
 from .registry import run_batched
 
+# the attributes these models give, by Rekognition's attribute name
+NAMES = ("AGE_RANGE", "BEARD", "EMOTIONS", "EYE_DIRECTION", "EYEGLASSES", "EYES_OPEN", "GENDER", "MOUTH_OPEN",
+         "MUSTACHE", "FACE_OCCLUDED", "SMILE", "SUNGLASSES")
+# the model slots each attribute runs (beyond the detector and the mesh, which every face runs)
+SLOTS = {"AGE_RANGE": ("shape5", "age"), "GENDER": ("shape5", "gender"), "EMOTIONS": ("emotion",),
+         "SMILE": ("emotion",), "MOUTH_OPEN": (), "EYES_OPEN": ("iris",), "EYE_DIRECTION": ("iris",),
+         **{name: ("accessories",) for name in ACCESSORIES}}
 AGE_GENDER_MEANS = np.array([122.781998, 117.000999, 104.297997], np.float32)
 AGE_GENDER_PADDING = 0.2
 FER_CLASSES = ("ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CALM")  # FER's order, renamed
@@ -51,11 +60,6 @@ def logistic(x: float, fit: tuple[float, float]) -> float:
     return 1.0 / (1.0 + math.exp(-slope * (x - threshold)))
 
 
-def boolean(p: float) -> dict:
-    """Rekognition's {Value, Confidence} from the probability that the value is True."""
-    return {"Value": bool(p >= 0.5), "Confidence": float(100.0 * max(p, 1.0 - p))}
-
-
 def mouth_ratio(points: np.ndarray) -> float:
     gap = np.linalg.norm(points[13, :2] - points[14, :2])
     width = np.linalg.norm(points[61, :2] - points[291, :2])
@@ -80,17 +84,16 @@ def gaze_offset(eyes: tuple[Eye, Eye]) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def eye_direction(eyes: tuple[Eye, Eye], p_open: float) -> dict:
-    """Rekognition's EyeDirection: the eyes' rotation in the head, in degrees (Yaw > 0 toward
-    the image's right, as Pose's Yaw; Pitch > 0 up). Confidence: the probability that the eyes
-    are open, since a closed eye has no measurable direction."""
+def eye_direction(eyes: tuple[Eye, Eye]) -> tuple[float, float]:
+    """The eyes' rotation in the head, (yaw, pitch) in degrees (yaw > 0 toward the image's
+    right, as the pose's yaw; pitch > 0 up)."""
     x, y = gaze_offset(eyes)
     yaw = np.clip((x - GAZE_CENTRE[0]) / GAZE_PER_DEGREE, -90, 90)
     pitch = np.clip(-(y - GAZE_CENTRE[1]) / GAZE_PER_DEGREE, -90, 90)
-    return {"Yaw": float(yaw), "Pitch": float(pitch), "Confidence": float(100.0 * p_open)}
+    return float(yaw), float(pitch)
 
 
-def age_range(probabilities: np.ndarray, ages: np.ndarray) -> dict:
+def age_range(probabilities: np.ndarray, ages: np.ndarray) -> tuple[int, int]:
     """Low/High: the middle half of the model's age distribution (25th to 75th percentile),
     so a sure model gives a narrow range and an unsure one a wide range; at least 4 years."""
     cdf = np.cumsum(probabilities) / probabilities.sum()
@@ -99,21 +102,19 @@ def age_range(probabilities: np.ndarray, ages: np.ndarray) -> dict:
     mean = float((probabilities * ages).sum() / probabilities.sum())
     if high - low < 4:
         low, high = mean - 2, mean + 2
-    return {"Low": int(max(0, math.floor(low))), "High": int(math.ceil(high))}
+    return int(max(0, math.floor(low))), int(math.ceil(high))
 
 
-def emotions(p: np.ndarray) -> list[dict]:
-    """Rekognition's 8 emotions from FER's 7 probabilities, highest first.
+def emotions(p: np.ndarray) -> dict[str, float]:
+    """Scores of Rekognition's 8 emotions from FER's 7 probabilities (not yet rescaled to sum to 1).
 
     FER has no CONFUSED class. We derive it as the geometric mean of SURPRISED and the
     negative emotions (SAD + FEAR + ANGRY): a puzzled face mixes raised brows with displeasure.
-    The 8 scores are then rescaled to sum to 100. CONFUSED is a derived cue, not a trained class.
+    CONFUSED is a derived cue, not a trained class.
     """
     scores = dict(zip(FER_CLASSES, (float(v) for v in p)))
     scores["CONFUSED"] = math.sqrt(scores["SURPRISED"] * (scores["SAD"] + scores["FEAR"] + scores["ANGRY"]))
-    total = sum(scores.values()) or 1.0
-    return sorted(({"Type": k, "Confidence": 100.0 * v / total} for k, v in scores.items()),
-                  key=lambda e: -e["Confidence"])
+    return scores
 
 
 class AttributeModels:
@@ -138,7 +139,10 @@ class AttributeModels:
 
     def __call__(self, wanted: set[str], images, faces) -> list[dict]:
         """``faces``: (image index, box, eyes (2, 2), dlib 5 points or None, mesh points) per face;
-        returns the FaceDetail members asked for (Rekognition's attribute names in ``wanted``)."""
+        returns, per face, the attributes asked for (Rekognition's attribute names in ``wanted``)
+        as neutral values: a probability for the yes/no attributes (SMILE, EYES_OPEN, BEARD, ...),
+        P(male) for GENDER, (low, high) years for AGE_RANGE, emotion scores for EMOTIONS and
+        (yaw, pitch, P(eyes open)) for EYE_DIRECTION."""
         out = [{} for _ in faces]
         if not faces:
             return out
@@ -149,24 +153,24 @@ class AttributeModels:
             probs = self._run("emotion", "faces", "predictions", crops)
             for o, p in zip(out, probs):
                 if "EMOTIONS" in wanted:
-                    o["Emotions"] = emotions(p)
+                    o["EMOTIONS"] = emotions(p)
                 if "SMILE" in wanted:
-                    o["Smile"] = boolean(logistic(float(p[FER_CLASSES.index("HAPPY")]), SMILE_FIT))
+                    o["SMILE"] = logistic(float(p[FER_CLASSES.index("HAPPY")]), SMILE_FIT)
         for o, (_, _, _, _, mesh) in zip(out, faces):
             if "MOUTH_OPEN" in wanted:
-                o["MouthOpen"] = boolean(logistic(mouth_ratio(mesh), MOUTH_OPEN_FIT))
+                o["MOUTH_OPEN"] = logistic(mouth_ratio(mesh), MOUTH_OPEN_FIT)
         rgbs = [images[i].rgb for i, *_ in faces]
         meshes = [mesh for *_, mesh in faces]
         if wanted & {"EYES_OPEN", "EYE_DIRECTION"}:
             for o, eyes in zip(out, self.iris(rgbs, meshes)):
                 p_open = logistic(eye_opening(eyes), EYES_OPEN_FIT)
                 if "EYES_OPEN" in wanted:
-                    o["EyesOpen"] = boolean(p_open)
-                if "EYE_DIRECTION" in wanted:
-                    o["EyeDirection"] = eye_direction(eyes, p_open)
+                    o["EYES_OPEN"] = p_open
+                if "EYE_DIRECTION" in wanted:  # a closed eye has no measurable direction
+                    o["EYE_DIRECTION"] = (*eye_direction(eyes), p_open)
         if wanted & set(ACCESSORIES):
             for o, probs in zip(out, self.accessories(wanted, rgbs, meshes)):
-                o.update({member: boolean(p) for member, p in probs.items()})
+                o.update(probs)
         return out
 
     def _age_gender(self, wanted, images, faces, out) -> None:
@@ -176,12 +180,10 @@ class AttributeModels:
 
         if "AGE_RANGE" in wanted:
             for o, p in zip(out, self._run("age", "images", "probabilities", chips(64), nchw=True)):
-                o["AgeRange"] = age_range(p, self.ages)
+                o["AGE_RANGE"] = age_range(p, self.ages)
         if "GENDER" in wanted:
             for o, p in zip(out, self._run("gender", "images", "probabilities", chips(32), nchw=True)):
-                male = float(p[1] / p.sum())
-                o["Gender"] = {"Value": "Male" if male >= 0.5 else "Female",
-                               "Confidence": float(100.0 * max(male, 1.0 - male))}
+                o["GENDER"] = float(p[1] / p.sum())  # P(male)
 
     @staticmethod
     def _emotion_crop(image, box, eyes) -> np.ndarray:
@@ -190,6 +192,6 @@ class AttributeModels:
         return ((gray.astype(np.float32) / 255.0 - 0.5) * 2.0)[:, :, None]
 
     def _run(self, slot: str, input_name: str, output: str, arrays: list[np.ndarray], nchw: bool = False,
-             batch: int = 32) -> np.ndarray:
+             batch: int = settings.MODEL_BATCH) -> np.ndarray:
         return run_batched(self.registry.get(slot), input_name, arrays, [output], batch,
                            prepare=(lambda x: x.transpose(0, 3, 1, 2)) if nchw else None)[0]

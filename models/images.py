@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from facelake import settings
 from facelake.schemas.errors import (
     AccessDeniedException,
     ImageTooLargeException,
@@ -39,14 +40,12 @@ EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_
 class ImageLimits:
     """Rekognition's limits as defaults; every one can be changed."""
 
-    max_bytes: int = 5 * 1024 * 1024  # image passed as bytes
-    max_s3_bytes: int = 15 * 1024 * 1024  # image read from S3 / a path / a URI
-    min_side: int = 80  # px, each side
-    max_pixels: int = 64_000_000  # checked from the header before decoding
-    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
-    # JPEGs larger than this are decoded at a reduced scale (libjpeg DCT scaling): faces keep
-    # far more pixels than the detector and the 150 px chips need, at a fraction of the time.
-    decode_max_side: int = 2048
+    max_bytes: int = settings.MAX_IMAGE_BYTES  # image passed as bytes
+    max_s3_bytes: int = settings.MAX_S3_IMAGE_BYTES  # image read from S3 / a path / a URI
+    min_side: int = settings.MIN_IMAGE_SIDE
+    max_pixels: int = settings.MAX_IMAGE_PIXELS
+    formats: tuple[str, ...] = settings.IMAGE_FORMATS
+    decode_max_side: int = settings.DECODE_MAX_SIDE
 
 
 @dataclass

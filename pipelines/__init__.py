@@ -1,1 +1,1 @@
-"""Runnable Beam pipelines, one module per job. Not built yet."""
+"""Runnable Beam jobs, one module per job (detect, index, search, compare), sharing launcher.py."""

@@ -14,17 +14,17 @@ cost of missing pairs beyond that many neighbours (and ANN recall, ~0.99 at 1M f
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 
 import apache_beam as beam
-import fsspec
 
-from facelake.transforms.parquet import WriteTable, join
-from facelake.transforms.search import PairsAgainst, PairsAgainstANN, build_ann_table, faces_files, read_face_rows
+from facelake.settings import JOIN_BATCH
+from facelake.store.collections import build_scratch_table
+from facelake.store.tables import faces_files, join, remove
+from facelake.transforms.parquet import WriteTable
+from facelake.transforms.search import PairsAgainst, PairsAgainstANN, read_face_rows
 
-from .detect import new_run_id, pipeline_options, table_counts
+from . import launcher
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -37,41 +37,40 @@ def run(argv: list[str] | None = None) -> dict:
     ap.add_argument("--ann", action="store_true", help="search B through an ANN index instead of exactly")
     ap.add_argument("--max-matches", type=int, default=100, help="with --ann: neighbours asked per face")
     args, beam_args = ap.parse_known_args(argv)
-    if not 0 <= args.threshold <= 100 or args.workers < 1:
-        raise ValueError("--threshold must be 0-100 and --workers at least 1")
+    if not 0 <= args.threshold <= 100:
+        raise ValueError("--threshold must be 0-100")
     a_files = faces_files(args.a)
     b_files = faces_files(args.b) if args.b else a_files
-    options = pipeline_options(beam_args, args.workers)
-    run_id = new_run_id()
-    started = time.time()
-    ann_uri = join(args.output, "_ann", run_id)
-    if args.ann:
-        build_ann_table(b_files, ann_uri)
-        pairs = PairsAgainstANN(ann_uri, args.threshold, args.max_matches, args.b is None, run_id)
-    else:
-        pairs = PairsAgainst(b_files, args.threshold, args.b is None, run_id)
+
+    def build(p, run_id, config):
+        if args.ann:
+            ann_uri = join(args.output, "_ann", run_id)
+            build_scratch_table(b_files, ann_uri)
+            pairs = PairsAgainstANN(ann_uri, args.threshold, args.max_matches, args.b is None, run_id)
+        else:
+            pairs = PairsAgainst(b_files, args.threshold, args.b is None, run_id)
+        (p
+         | "Files" >> beam.Create(a_files)
+         | "Faces" >> beam.FlatMap(read_face_rows)
+         | "Spread" >> beam.Reshuffle()
+         | "Batch" >> beam.BatchElements(min_batch_size=JOIN_BATCH[0], max_batch_size=JOIN_BATCH[1])
+         | "Pairs" >> beam.ParDo(pairs)
+         | "Write" >> WriteTable(args.output, "pairs", run_id))
+
+    def summarize(counters, counts, seconds):
+        return {"a": args.a, "b": args.b or args.a, "threshold": args.threshold,
+                "method": "ann" if args.ann else "exact", "pairs": counts["pairs"]}
+
     try:
-        with beam.Pipeline(options=options) as p:
-            (p
-             | "Files" >> beam.Create(a_files)
-             | "Faces" >> beam.FlatMap(read_face_rows)
-             | "Spread" >> beam.Reshuffle()
-             | "Batch" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
-             | "Pairs" >> beam.ParDo(pairs)
-             | "Write" >> WriteTable(args.output, "pairs", run_id))
+        return launcher.launch("compare-libraries", build, output=args.output, workers=args.workers,
+                               beam_args=beam_args, summarize=summarize, tables=("pairs",), show_progress=False)
     finally:
         if args.ann:
-            fs, path = fsspec.core.url_to_fs(join(args.output, "_ann"))
-            if fs.exists(path):
-                fs.rm(path, recursive=True)
-    pairs_written = table_counts(args.output, run_id, tables=("pairs",))["pairs"]
-    return {"run_id": run_id, "a": args.a, "b": args.b or args.a, "output": args.output, "threshold": args.threshold,
-            "method": "ann" if args.ann else "exact", "pairs": pairs_written, "seconds": round(time.time() - started, 2)}
+            remove(join(args.output, "_ann"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(json.dumps(run(argv), indent=2))
-    return 0
+    return launcher.main(run, argv, "facelake compare-libraries")
 
 
 if __name__ == "__main__":

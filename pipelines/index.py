@@ -3,24 +3,24 @@
     facelake index SOURCE... --collection ID [--store URI] [--create] [--quality-filter AUTO]
                    [--output OUT] [--workers N] [--skip-existing] [beam options]
 
-It is the detect job (images / faces / errors tables, by default under
-STORE/_runs/<collection>/) plus the collection write of facelake.transforms.collection: faces
-passing the QualityFilter are merged into the collection in one atomic commit at the end.
-Each face's ExternalImageId is its file's name; the full URI is kept in source_uri.
+The detect job's tables (images / faces / errors, by default under STORE/_runs/<collection>/)
+plus the collection write of facelake.transforms.collection: faces passing the QualityFilter
+are merged into the collection in one atomic commit at the end. Each face's ExternalImageId is
+its file's name; the full URI is kept in source_uri.
 """
 
 from __future__ import annotations
 
 import sys
 
-from facelake.collections import CollectionStore, default_store
 from facelake.models.registry import ModelRegistry
 from facelake.schemas.collections import COLLECTION_ID, valid_id
 from facelake.schemas.rekognition import QUALITY_FILTERS
+from facelake.store.collections import CollectionStore, default_store
+from facelake.store.tables import join
 from facelake.transforms.collection import IndexIntoCollection
-from facelake.transforms.parquet import join
 
-from . import detect
+from . import launcher
 
 
 def add_arguments(ap) -> None:
@@ -31,8 +31,8 @@ def add_arguments(ap) -> None:
 
 
 def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
-    args, beam_args = detect.parse_args(argv, prog="facelake index", description=__doc__.splitlines()[0],
-                                        add_arguments=add_arguments, output_required=False)
+    args, beam_args = launcher.photo_parser("facelake index", __doc__.splitlines()[0], add_arguments,
+                                            output_required=False).parse_known_args(argv)
     if not valid_id(COLLECTION_ID, args.collection):
         raise ValueError(f"--collection must match {COLLECTION_ID.pattern}")
     store_uri = args.store or default_store()
@@ -48,17 +48,18 @@ def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
     def extend(pcolls, run_id):
         pcolls["faces"] | "Index" >> IndexIntoCollection(store_uri, args.collection, version, run_id, args.quality_filter)
 
-    summary = detect.execute(args, beam_args, stream, extend)
-    after = store.info(args.collection)["face_count"]
-    summary["collection"] = {"id": args.collection, "store": store_uri, "faces_before": before,
-                             "faces_after": after, "inserted": summary["counters"].get("collection_inserted", 0),
-                             "unindexed": summary["counters"].get("collection_unindexed", 0),
-                             "quality_filter": args.quality_filter}
-    return summary
+    def summarize(counters):
+        return {"collection": {"id": args.collection, "store": store_uri, "faces_before": before,
+                               "faces_after": store.info(args.collection)["face_count"],
+                               "inserted": counters.get("collection_inserted", 0),
+                               "unindexed": counters.get("collection_unindexed", 0),
+                               "quality_filter": args.quality_filter}}
+
+    return launcher.photo_job("index", args, beam_args, stream, extend, summarize=summarize)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return detect.main(argv, run=run, prog="facelake index")
+    return launcher.main(run, argv, "facelake index")
 
 
 if __name__ == "__main__":

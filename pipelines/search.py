@@ -14,11 +14,12 @@ import sys
 
 import apache_beam as beam
 
-from facelake.collections import CollectionStore, default_store
+from facelake.settings import SEARCH_BATCH
+from facelake.store.collections import CollectionStore, default_store
 from facelake.transforms.parquet import WriteTable
 from facelake.transforms.search import SearchCollection
 
-from . import detect
+from . import launcher
 
 
 def add_arguments(ap) -> None:
@@ -29,8 +30,8 @@ def add_arguments(ap) -> None:
 
 
 def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
-    args, beam_args = detect.parse_args(argv, prog="facelake search", description=__doc__.splitlines()[0],
-                                        add_arguments=add_arguments)
+    args, beam_args = launcher.photo_parser("facelake search", __doc__.splitlines()[0],
+                                            add_arguments).parse_known_args(argv)
     store = args.store or default_store()
     if not 1 <= args.max_matches <= 4096 or not 0 <= args.threshold <= 100:
         raise ValueError("--max-matches must be 1-4096 and --threshold 0-100")
@@ -39,19 +40,19 @@ def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
 
     def extend(pcolls, run_id):
         (pcolls["faces"]
-         | "BatchQueries" >> beam.BatchElements(min_batch_size=1, max_batch_size=256)
+         | "BatchQueries" >> beam.BatchElements(min_batch_size=1, max_batch_size=SEARCH_BATCH)
          | "Search" >> beam.ParDo(SearchCollection(store, args.collection, args.max_matches, args.threshold, run_id))
          | "WriteMatches" >> WriteTable(args.output, "matches", run_id))
 
-    summary = detect.execute(args, beam_args, stream, extend)
-    summary["matches"] = summary["counters"].get("matches", 0)
-    summary["collection"] = {"id": args.collection, "store": store, "threshold": args.threshold,
-                             "max_matches": args.max_matches}
-    return summary
+    def summarize(counters):
+        return {"collection": {"id": args.collection, "store": store, "threshold": args.threshold,
+                               "max_matches": args.max_matches}}
+
+    return launcher.photo_job("search", args, beam_args, stream, extend, tables=("matches",), summarize=summarize)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return detect.main(argv, run=run, prog="facelake search")
+    return launcher.main(run, argv, "facelake search")
 
 
 if __name__ == "__main__":

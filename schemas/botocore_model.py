@@ -22,7 +22,13 @@ def output_shape(operation: str):
 
 
 def validate_response(operation: str, response: dict) -> None:
-    """Raise ValueError naming the first place where ``response`` breaks the operation's output shape."""
+    """Raise ValueError naming the first place where ``response`` breaks the operation's output
+    shape. ``ResponseMetadata``, which botocore adds to every response, is checked apart."""
+    meta = response.get("ResponseMetadata")
+    if meta is not None:
+        if not isinstance(meta.get("RequestId"), str) or not isinstance(meta.get("HTTPStatusCode"), int):
+            raise ValueError(f"{operation}: ResponseMetadata lacks RequestId or HTTPStatusCode: {meta}")
+        response = {k: v for k, v in response.items() if k != "ResponseMetadata"}
     validate(response, output_shape(operation), operation)
 
 

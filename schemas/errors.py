@@ -1,28 +1,28 @@
-"""Exceptions named and shaped like Amazon Rekognition's.
+"""Rekognition's errors, as facelake's operations raise them.
 
-Each is a ``botocore.exceptions.ClientError`` carrying ``response["Error"]["Code"]`` equal to
-its class name, so code written for boto3 (``except client.exceptions.X`` or checking
-``e.response["Error"]["Code"]``) works unchanged. ``code`` doubles as the machine-readable
-reason in error rows.
+``code`` is Rekognition's error code (the exception name boto3 raises); it doubles as the
+machine-readable reason in error rows. The doors turn these into Rekognition's error
+responses: the in-process client into botocore's own exception classes, the HTTP server into
+``{"__type": code, "message": ...}``.
 """
 
 from __future__ import annotations
 
-import functools
 
-from botocore.exceptions import ClientError
-
-
-class RekognitionError(ClientError):
+class RekognitionError(Exception):
     code = "InternalServerError"
+    status = 400  # HTTP status of the error response (5xx: the service's fault)
 
-    def __init__(self, message: str, operation: str = "facelake"):
-        super().__init__({"Error": {"Code": self.code, "Message": message}}, operation)
+    def __init__(self, message: str):
+        super().__init__(message)
         self.message = message
 
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
-def _make(name: str) -> type[RekognitionError]:
-    return type(name, (RekognitionError,), {"code": name, "__doc__": f"Rekognition's {name}."})
+
+def _make(name: str, status: int = 400) -> type[RekognitionError]:
+    return type(name, (RekognitionError,), {"code": name, "status": status, "__doc__": f"Rekognition's {name}."})
 
 
 InvalidParameterException = _make("InvalidParameterException")
@@ -32,28 +32,9 @@ InvalidS3ObjectException = _make("InvalidS3ObjectException")
 AccessDeniedException = _make("AccessDeniedException")
 ResourceNotFoundException = _make("ResourceNotFoundException")
 ResourceAlreadyExistsException = _make("ResourceAlreadyExistsException")
-InternalServerError = _make("InternalServerError")
-
-ALL_ERRORS = {cls.code: cls for cls in (
-    InvalidParameterException, InvalidImageFormatException, ImageTooLargeException,
-    InvalidS3ObjectException, AccessDeniedException, ResourceNotFoundException,
-    ResourceAlreadyExistsException, InternalServerError)}
-
-
-def operation(name: str):
-    """Decorator for client calls: Rekognition errors raised inside carry the call's name
-    (``e.operation_name``), as boto3's do."""
-
-    def wrap(method):
-        @functools.wraps(method)
-        def call(self, **kwargs):
-            try:
-                return method(self, **kwargs)
-            except RekognitionError as e:
-                if e.operation_name == name:
-                    raise
-                raise type(e)(e.message, name) from None
-
-        return call
-
-    return wrap
+InvalidPaginationTokenException = _make("InvalidPaginationTokenException")
+# a request breaking the service model's constraints (pattern, length, range, enum), as AWS answers it
+ValidationException = _make("ValidationException")
+# an operation of Rekognition's API that facelake does not offer
+UnknownOperationException = _make("UnknownOperationException")
+InternalServerError = _make("InternalServerError", 500)

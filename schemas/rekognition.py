@@ -65,6 +65,11 @@ def quality_score(confidence: float, sharpness: float, brightness: float) -> flo
     return min(sharpness, brightness_score(brightness), confidence)
 
 
+def face_quality_score(face) -> float:
+    """An analysed face's quality score, 0-100 (what QualityFilter levels are compared with)."""
+    return quality_score(face.confidence, face.quality["Sharpness"], face.quality["Brightness"])
+
+
 def quality_reasons(confidence: float, sharpness: float, brightness: float, quality_filter: str) -> list[str]:
     """Rekognition's UnindexedFaces reasons for a face that misses the QualityFilter's bar ([] if it passes)."""
     bar = QUALITY_BARS[quality_filter]
@@ -105,6 +110,29 @@ def bounding_box(box, width: int, height: int) -> dict:
     return {"Width": _clip01(x2 / width) - left, "Height": _clip01(y2 / height) - top, "Left": left, "Top": top}
 
 
+def boolean(p: float) -> dict:
+    """Rekognition's {Value, Confidence} from the probability that the value is True."""
+    return {"Value": bool(p >= 0.5), "Confidence": float(100.0 * max(p, 1.0 - p))}
+
+
+def attribute_member(name: str, value) -> dict | list:
+    """The FaceDetail member of an attribute (Rekognition's name, e.g. AGE_RANGE) from the
+    neutral value facelake.models gives for it (see AttributeModels)."""
+    if name == "AGE_RANGE":
+        low, high = value
+        return {"Low": int(low), "High": int(high)}
+    if name == "GENDER":  # P(male)
+        return {"Value": "Male" if value >= 0.5 else "Female", "Confidence": float(100.0 * max(value, 1.0 - value))}
+    if name == "EMOTIONS":  # scores, rescaled to sum to 100, highest first
+        total = sum(value.values()) or 1.0
+        return sorted(({"Type": k, "Confidence": 100.0 * v / total} for k, v in value.items()),
+                      key=lambda e: -e["Confidence"])
+    if name == "EYE_DIRECTION":  # degrees; its confidence is P(eyes open)
+        yaw, pitch, p_open = value
+        return {"Yaw": float(yaw), "Pitch": float(pitch), "Confidence": float(100.0 * p_open)}
+    return boolean(value)
+
+
 def face_detail(face, width: int, height: int, attributes: set[str] | None = None) -> dict:
     """A Rekognition FaceDetail for an analysed face: the DEFAULT members, plus the members of
     the attributes asked for (``attributes`` as from parse_attributes) that were computed."""
@@ -118,8 +146,8 @@ def face_detail(face, width: int, height: int, attributes: set[str] | None = Non
     }
     wanted = requested_attributes(attributes or {"DEFAULT"})
     for name, member in ATTRIBUTE_MEMBERS.items():
-        if name in wanted and member in face.attributes:
-            detail[member] = face.attributes[member]
+        if name in wanted and name in face.attributes:
+            detail[member] = attribute_member(name, face.attributes[name])
     return detail
 
 

@@ -13,7 +13,11 @@ import uuid
 
 import pyarrow as pa
 
-MODEL_SLOTS = ("detector", "mesh", "shape5", "embedder")
+# every model slot (models/manifest.json); a row's model_versions holds the version of each slot
+# that made it (null for slots that did not run). FaceIds derive from the ID_SLOTS only: the
+# models that find, place and describe a face, not those of its attributes.
+MODEL_SLOTS = ("detector", "mesh", "shape5", "embedder", "age", "gender", "emotion", "iris", "accessories")
+ID_SLOTS = ("detector", "mesh", "shape5", "embedder")
 MODEL_VERSIONS = pa.struct([(slot, pa.string()) for slot in MODEL_SLOTS])
 EMBEDDING_DIM = 128
 
@@ -135,9 +139,9 @@ def stable_uuid(key: str) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16]))
 
 
-def face_id(image_id_: str, face_index: int, model_versions: dict[str, str]) -> str:
+def face_id(image_id_: str, face_index: int, model_versions: dict[str, str | None]) -> str:
     """Deterministic, Rekognition-style FaceId: the same image and models give the same id."""
-    return stable_uuid(f"{image_id_}:{face_index}:" + ",".join(f"{k}={model_versions[k]}" for k in MODEL_SLOTS))
+    return stable_uuid(f"{image_id_}:{face_index}:" + ",".join(f"{k}={model_versions.get(k) or ''}" for k in ID_SLOTS))
 
 
 def face_row(detail: dict, *, image_id_: str, uri: str, face_index: int, embedding, run_id: str,
@@ -147,9 +151,37 @@ def face_row(detail: dict, *, image_id_: str, uri: str, face_index: int, embeddi
     for member, value in detail.items():
         row[FACE_DETAIL_COLUMNS[member]] = _to_snake(value)
     row.update(face_id=face_id(image_id_, face_index, model_versions), image_id=image_id_, uri=uri,
-               face_index=face_index, run_id=run_id, model_versions=dict(model_versions),
+               face_index=face_index, run_id=run_id, model_versions={k: model_versions.get(k) for k in MODEL_SLOTS},
                embedding=None if embedding is None else [float(v) for v in embedding])
     return row
+
+
+def image_row(*, image_id_: str, uri: str, width: int, height: int, format: str, orientation_correction: str | None,
+              size_bytes: int, face_count: int, run_id: str, model_versions: dict[str, str | None]) -> dict:
+    """An images-table row."""
+    return {"image_id": image_id_, "uri": uri, "width": width, "height": height, "format": format,
+            "orientation_correction": orientation_correction, "size_bytes": size_bytes, "face_count": face_count,
+            "run_id": run_id, "model_versions": {k: model_versions.get(k) for k in MODEL_SLOTS}}
+
+
+def error_row(uri: str, stage: str, reason: str, message: str, run_id: str) -> dict:
+    """An errors-table row: ``reason`` is machine-readable (Rekognition's exception name where there is one)."""
+    return {"uri": uri, "stage": stage, "reason": reason, "message": message, "run_id": run_id}
+
+
+def match_row(face: dict, rank: int, match: dict, similarity_: float, distance: float, run_id: str) -> dict:
+    """A matches-table row: a query face (a faces row) and its rank-th match (a collection row)."""
+    return {"face_id": face["face_id"], "image_id": face["image_id"], "uri": face["uri"],
+            "face_index": face["face_index"], "rank": rank, "match_face_id": match["face_id"],
+            "match_external_image_id": match["external_image_id"], "match_source_uri": match["source_uri"],
+            "similarity": similarity_, "distance": distance, "run_id": run_id}
+
+
+def pair_row(face_id_a: str, uri_a: str, face_id_b: str, uri_b: str, similarity_: float, distance: float,
+             run_id: str) -> dict:
+    """A pairs-table row (compare-libraries)."""
+    return {"face_id_a": face_id_a, "uri_a": uri_a, "face_id_b": face_id_b, "uri_b": uri_b,
+            "similarity": similarity_, "distance": distance, "run_id": run_id}
 
 
 def face_detail_from_row(row: dict) -> dict:

@@ -37,7 +37,7 @@ def test_bad_files_and_arguments_fail_with_one_line(tmp_path):
         (("detect-faces", str(tmp_path / "missing.jpg")), 1, "not found"),
         (("detect-faces", str(tmp_path)), 1, "directory"),
         (("compare-faces", str(SAMPLES / "cat.jpg"), str(SAMPLES / "astronaut.jpg")), 1, "no face"),
-        (("detect-faces", str(SAMPLES / "astronaut.jpg"), "--attributes", "NOPE"), 1, "unknown attribute"),
+        (("detect-faces", str(SAMPLES / "astronaut.jpg"), "--attributes", "NOPE"), 1, "Value 'NOPE' at 'attributes.1.member'"),
         (("frobnicate",), 2, "invalid choice"),
     ]
     for args, code, message in cases:

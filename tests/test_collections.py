@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from botocore.exceptions import ClientError, ParamValidationError
+
 import facelake
 from conftest import SAMPLES, encode
+from facelake.store.collections import CollectionStore
 from facelake.schemas.botocore_model import validate_response
 
 
@@ -44,9 +47,16 @@ def test_collection_lifecycle(client, tmp_path):
         client.describe_collection(CollectionId="work.2024-01")
 
 
-@pytest.mark.parametrize("bad", ["../escape", "a/b", "", "x" * 256, "semi;colon", None])
+@pytest.mark.parametrize("bad", ["../escape", "a/b", "x" * 256, "semi;colon"])
 def test_ids_cannot_reach_outside_the_store(client, bad):
-    with pytest.raises(client.exceptions.InvalidParameterException):
+    with pytest.raises(ClientError, match="ValidationException.*collectionId") as info:
+        client.create_collection(CollectionId=bad)
+    assert info.value.response["Error"]["Code"] == "ValidationException"
+
+
+@pytest.mark.parametrize("bad", ["", None, 7])
+def test_ids_botocore_rejects_never_reach_facelake(client, bad):
+    with pytest.raises(ParamValidationError):
         client.create_collection(CollectionId=bad)
 
 
@@ -112,15 +122,18 @@ def test_list_faces_pages_through_everything(client, insightface_images, astrona
     assert len(seen) == len(set(seen)) == 7
     picked = client.list_faces(CollectionId="p", FaceIds=seen[:2])
     assert sorted(f["FaceId"] for f in picked["Faces"]) == sorted(seen[:2])
-    with pytest.raises(client.exceptions.InvalidParameterException):
+    with pytest.raises(client.exceptions.InvalidPaginationTokenException):
         client.list_faces(CollectionId="p", NextToken="not-a-token")
+    # botocore's paginator walks the same pages
+    pages = list(client.get_paginator("list_faces").paginate(CollectionId="p", PaginationConfig={"PageSize": 2}))
+    assert len(pages) == 4 and sorted(f["FaceId"] for p in pages for f in p["Faces"]) == sorted(seen)
 
 
 def test_deleted_faces_are_gone_from_every_file(client, astronaut_bytes, insightface_images, tmp_path):
     client.create_collection(CollectionId="d")
     client.index_faces(CollectionId="d", Image=img(insightface_images["t1.jpg"]))
     face = client.index_faces(CollectionId="d", Image=img(astronaut_bytes))["FaceRecords"][0]["Face"]["FaceId"]
-    vector = np.asarray(client.store.get("d", [face])[0]["vector"], np.float32).tobytes()
+    vector = np.asarray(CollectionStore(str(tmp_path / "store")).get("d", [face])[0]["vector"], np.float32).tobytes()
 
     def files_holding():
         return [f for f in glob.glob(str(tmp_path / "store" / "**"), recursive=True)
@@ -139,7 +152,7 @@ def test_deleted_faces_are_gone_from_every_file(client, astronaut_bytes, insight
 
 
 def test_an_ann_index_is_built_past_the_threshold_and_search_still_finds(tmp_path, monkeypatch):
-    from facelake import collections as fc
+    from facelake.store import collections as fc
 
     monkeypatch.setattr(fc, "INDEX_MIN_FACES", 500)
     store = fc.CollectionStore(str(tmp_path / "s"))
@@ -174,7 +187,7 @@ def test_a_store_on_s3(s3_server, astronaut_bytes, tmp_path):
     face = client.index_faces(CollectionId="s3c", Image=img(astronaut_bytes))["FaceRecords"][0]["Face"]["FaceId"]
     found = client.search_faces_by_image(CollectionId="s3c", Image=img((SAMPLES / "astronaut-exif-rotated.jpg").read_bytes()))
     assert found["FaceMatches"][0]["Face"]["FaceId"] == face
-    vector = np.asarray(client.store.get("s3c", [face])[0]["vector"], np.float32).tobytes()
+    vector = np.asarray(CollectionStore("s3://facestore/store").get("s3c", [face])[0]["vector"], np.float32).tobytes()
     client.delete_faces(CollectionId="s3c", FaceIds=[face])
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="facestore").get("Contents", [])]
     assert keys and not [k for k in keys if vector[:128] in s3.get_object(Bucket="facestore", Key=k)["Body"].read()]
@@ -190,7 +203,7 @@ def test_a_store_on_s3(s3_server, astronaut_bytes, tmp_path):
 def test_search_keeps_working_while_the_index_is_built(tmp_path):
     import threading
 
-    from facelake import collections as fc
+    from facelake.store import collections as fc
 
     store = fc.CollectionStore(str(tmp_path / "s"))
     store.create("busy", "v")

@@ -8,11 +8,11 @@ import pytest
 
 import facelake
 from conftest import SAMPLES
-from facelake.collections import CollectionStore
+from facelake.store.collections import CollectionStore
 from facelake.pipelines import index
 from facelake.schemas.collections import COLLECTION_FACES
 from facelake.transforms import collection as coll
-from facelake.transforms.parquet import write_parquet
+from facelake.store.tables import write_parquet
 
 
 @pytest.fixture()

@@ -1,1 +1,1 @@
-"""Beam PTransforms and DoFns (read, decode, detect, describe, embed, write). Not built yet."""
+"""Beam PTransforms and DoFns (match, read, decode, analyse, write, index, search), each usable in a user's pipeline."""

@@ -12,13 +12,14 @@ runs into one collection at once both land (Lance retries a commit that raced an
 from __future__ import annotations
 
 import apache_beam as beam
-import fsspec
-import pyarrow.dataset as ds
 
 from facelake.schemas.collections import COLLECTION_FACES, collection_face_id, external_image_id_for, image_uuid
 from facelake.schemas.rekognition import quality_reasons
+from facelake.settings import ROWS_PER_FILE
+from facelake.store.collections import CollectionStore
+from facelake.store.tables import join, remove
 
-from .parquet import WriteStaged, join
+from .parquet import WriteStaged
 
 
 def collection_row(face: dict, collection_id: str, model_version: str, image_sha: str) -> dict:
@@ -43,22 +44,8 @@ class _ToCollectionRow(beam.DoFn):
 
 def commit_to_collection(staged: list[str], store: str, collection_id: str, run_id: str) -> int:
     """Merge the staged rows into the collection in one atomic commit; returns rows inserted."""
-    from facelake.collections import CollectionStore
-
-    collection = CollectionStore(store)
-    inserted = 0
-    if staged:
-        fs, _ = fsspec.core.url_to_fs(staged[0])
-        dataset = ds.dataset([fs._strip_protocol(p) for p in staged], schema=COLLECTION_FACES, format="parquet",
-                             filesystem=fs)
-        result = (collection.table(collection_id).merge_insert("face_id").when_not_matched_insert_all()
-                  .execute(dataset.scanner().to_reader()))
-        inserted = int(result.num_inserted_rows)
-        collection.ensure_index(collection_id)  # past INDEX_MIN_FACES: build or refresh the ANN index
-    staging = join(store, "_staging", collection_id, run_id)
-    fs, path = fsspec.core.url_to_fs(staging)
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
+    inserted = CollectionStore(store).merge_staged(collection_id, staged)
+    remove(join(store, "_staging", collection_id, run_id))
     beam.metrics.Metrics.counter("facelake", "collection_inserted").inc(inserted)
     return inserted
 
@@ -67,7 +54,7 @@ class IndexIntoCollection(beam.PTransform):
     """faces rows -> rows added to a LanceDB face collection (outputs the number inserted, once)."""
 
     def __init__(self, store: str, collection_id: str, model_version: str, run_id: str,
-                 quality_filter: str = "AUTO", rows_per_file: int = 20_000):
+                 quality_filter: str = "AUTO", rows_per_file: int = ROWS_PER_FILE):
         super().__init__()
         self.store, self.collection_id, self.model_version = store, collection_id, model_version
         self.run_id, self.quality_filter, self.rows_per_file = run_id, quality_filter, rows_per_file

@@ -15,11 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+from apache_beam.utils.shared import Shared
 
 from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
 from facelake.models.images import DecodedImage, ImageLimits, decode, read_uri
 from facelake.schemas.rekognition import face_detail, parse_attributes, requested_attributes
-from facelake.schemas.tables import MODEL_SLOTS, face_row, image_id
+from facelake.schemas.tables import face_row, image_id, image_row
+from facelake.settings import IMAGES_PER_BATCH
 
 from .progress import ProgressReporter
 from .rows import error_from_exception
@@ -107,8 +109,9 @@ class DecodeImage(_Reporting):
 class AnalyzeBatch(_Reporting):
     """A batch of decoded ImageRecords -> image rows (main) and face rows (``faces``).
 
-    The models load once per worker, in setup(). If a batch fails as a whole, its images are
-    retried one by one so that only the image at fault becomes an error row.
+    The models load once per worker process, in setup(), shared by every instance of the DoFn
+    there (Beam's shared handle). If a batch fails as a whole, its images are retried one by one
+    so that only the image at fault becomes an error row.
     """
 
     stage = "analyze"
@@ -118,11 +121,12 @@ class AnalyzeBatch(_Reporting):
         super().__init__(run_id)
         self.config, self.attributes, self.embed = config, parse_attributes(list(attributes)), embed
         self.wanted = requested_attributes(self.attributes)
+        self._models = Shared()
 
     def setup(self):
         super().setup()
-        self.analyzer = FaceAnalyzer(self.config)
-        self.versions = {k: self.analyzer.model_versions[k] for k in MODEL_SLOTS}
+        self.analyzer = self._models.acquire(lambda: FaceAnalyzer(self.config), tag=repr(self.config))
+        self.versions = self.analyzer.versions_used(self.embed, self.wanted)
 
     def process(self, batch: list[ImageRecord]):
         try:
@@ -147,17 +151,16 @@ class AnalyzeBatch(_Reporting):
         _count("images")
         _count("faces", len(faces))
         self.progress.add(images=1, faces=len(faces))
-        yield {"image_id": rec.image_id, "uri": rec.uri, "width": img.width, "height": img.height,
-               "format": img.format, "orientation_correction": img.orientation_correction,
-               "size_bytes": rec.size_bytes, "face_count": len(faces), "run_id": self.run_id,
-               "model_versions": self.versions}
+        yield image_row(image_id_=rec.image_id, uri=rec.uri, width=img.width, height=img.height, format=img.format,
+                        orientation_correction=img.orientation_correction, size_bytes=rec.size_bytes,
+                        face_count=len(faces), run_id=self.run_id, model_versions=self.versions)
 
 
 class DetectFaces(beam.PTransform):
     """file URIs -> {"images", "faces", "errors", "skipped"}: read, decode, analyse in batches."""
 
     def __init__(self, run_id: str, config: AnalyzerConfig = AnalyzerConfig(), limits: ImageLimits = ImageLimits(),
-                 attributes=("DEFAULT",), skip_ids: frozenset[str] = frozenset(), max_batch_size: int = 8,
+                 attributes=("DEFAULT",), skip_ids: frozenset[str] = frozenset(), max_batch_size: int = IMAGES_PER_BATCH,
                  embed: bool = True):
         super().__init__()
         self.run_id, self.config, self.limits = run_id, config, limits

@@ -1,12 +1,9 @@
-"""Rows the transforms emit (plain dicts matching facelake.schemas.tables)."""
+"""Error rows from exceptions: what a DoFn emits for an input it could not handle."""
 
 from __future__ import annotations
 
 from facelake.schemas.errors import RekognitionError
-
-
-def error_row(uri: str, stage: str, reason: str, message: str, run_id: str) -> dict:
-    return {"uri": uri, "stage": stage, "reason": reason, "message": message, "run_id": run_id}
+from facelake.schemas.tables import error_row
 
 
 def error_from_exception(uri: str, stage: str, exc: BaseException, run_id: str) -> dict:

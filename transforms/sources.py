@@ -7,20 +7,16 @@ from collections.abc import Iterator
 import apache_beam as beam
 import fsspec
 
+from facelake.schemas.tables import error_row
+from facelake.store.tables import full_uri
+
 from .progress import ProgressReporter
-from .rows import error_row
 
 GLOB_CHARS = set("*?[")
 
 
 def _hidden(path: str) -> bool:
     return path.rstrip("/").rsplit("/", 1)[-1].startswith(".")
-
-
-def full_uri(fs, path: str) -> str:
-    """A path an fsspec filesystem listed, as a URI naming that filesystem (plain for local files)."""
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else f"{protocol}://{path}"
 
 
 def expand(source: str) -> Iterator[str]:

@@ -1,0 +1,48 @@
+"""What an operation runs with: the analyzer, the image limits and the collection store.
+
+Operations are plain functions ``op(ctx, **request)``; ``@operation("Name")`` marks which
+Rekognition operation each one is (facelake.operations gathers them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
+from facelake.models.images import ImageLimits
+from facelake.store.collections import CollectionStore
+
+
+@lru_cache(maxsize=None)
+def shared_analyzer(config: AnalyzerConfig = AnalyzerConfig()) -> FaceAnalyzer:
+    """One analyzer (one set of loaded models) per configuration in this process."""
+    return FaceAnalyzer(config)
+
+
+@dataclass
+class Context:
+    analyzer: FaceAnalyzer = field(default_factory=shared_analyzer)
+    limits: ImageLimits = field(default_factory=ImageLimits)
+    store_uri: str | None = None  # where collections live; None: $FACELAKE_STORE or ~/.facelake/store
+    _store: CollectionStore | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> CollectionStore:
+        if self._store is None:
+            self._store = CollectionStore(self.store_uri)
+        return self._store
+
+    @property
+    def face_model_version(self) -> str:
+        return self.analyzer.model_versions["embedder"]
+
+
+def operation(name: str):
+    """Marks a function as Rekognition's operation ``name``."""
+
+    def mark(fn):
+        fn.operation_name = name
+        return fn
+
+    return mark

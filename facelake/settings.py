@@ -1,0 +1,44 @@
+"""Tuning constants and limits, in one place. Each is a default: the classes that use them
+(AnalyzerConfig, ImageLimits, the collection store, the jobs) take other values where asked.
+
+This module imports nothing, so every layer may read it.
+"""
+
+# --- images (Rekognition's limits) ---------------------------------------------------------------
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # an image passed as bytes
+MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024  # an image read from S3, a path or a URI
+MIN_IMAGE_SIDE = 80  # px, each side
+MAX_IMAGE_PIXELS = 64_000_000  # checked from the header before decoding
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
+# JPEGs larger than this are decoded at a reduced scale (libjpeg DCT scaling): faces keep far
+# more pixels than the detector and the 150 px chips need, at a fraction of the time.
+DECODE_MAX_SIDE = 2048
+
+# --- face analysis -------------------------------------------------------------------------------
+# the detector sees the image resized to this long side: 800 px puts Rekognition's smallest face
+# (40 px in 1920) at 17 px, just above RetinaFace's smallest anchor (16 px)
+DETECT_MAX_SIDE = 800
+MIN_DETECTION_SCORE = 0.7  # 0..1
+MAX_FACES = 100  # the largest faces are kept, as Rekognition does
+# Rekognition's guidance: faces of at least 40 px in a 1920x1080 image, proportionally more in
+# larger ones; the same ratio applies to every image (0 disables the check).
+MIN_FACE_RATIO = 40 / 1920
+MODEL_BATCH = 32  # faces per attribute-model call
+
+# --- jobs ----------------------------------------------------------------------------------------
+IMAGES_PER_BATCH = 8  # images per analysis batch in the Beam jobs (--batch-size)
+ROWS_PER_FILE = 20_000  # rows per Parquet file a worker writes
+SEARCH_BATCH = 256  # query faces per collection-search batch
+JOIN_BATCH = (256, 4096)  # faces of library A per blocked join, min and max
+
+# --- collections ---------------------------------------------------------------------------------
+# Past this many faces a collection gets an ANN index (below it, an exact scan is fast enough).
+# IVF_HNSW_SQ: HNSW graphs inside IVF partitions over 8-bit scalar-quantised vectors; LanceDB's
+# IVF_PQ defaults recall poorly on 128-d face descriptors. Quantisation alone caps recall@10 near
+# 0.95 at 1M faces; re-ranking 2 x k candidates on the full vectors ("refine") lifts it to ~0.99
+# for ~1 ms. Settings chosen with benchmarks/collection_scale.py (see BENCHMARKS.md).
+INDEX_MIN_FACES = 100_000
+INDEX_REFRESH_FACES = 10_000  # an existing index is brought up to date every this many new faces
+INDEX_SETTINGS = {"rows_per_partition": 65_536, "m": 16, "ef_construction": 150}
+SEARCH_SETTINGS = {"nprobes": 8, "ef": 100, "refine": 2}
+ANN_SCRATCH_MIN_FACES = 5000  # compare-libraries --ann: below this an exact scan of B is as fast

@@ -1,0 +1,187 @@
+"""What every Beam job shares: Beam's options, the run id, local progress, the run summary and
+the clean-up of staged files. A job module only parses its own arguments and adds its steps.
+
+    summary = launch("detect", build, output=OUT, workers=N, beam_args=[...], summarize=...)
+
+``build(pipeline, run_id, config)`` adds the job's steps; ``summarize(counters, counts,
+seconds)`` gives the job's own summary fields. The summary is printed by ``main`` and saved
+as ``OUT/runs/<run_id>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from facelake.models.analyzer import AnalyzerConfig
+from facelake.models.images import ImageLimits
+from facelake.models.registry import ModelRegistry
+from facelake.schemas.rekognition import ATTRIBUTE_NAMES
+from facelake.settings import IMAGES_PER_BATCH
+from facelake.store.tables import existing_image_ids, finish_run, make_output, table_counts
+from facelake.transforms.photos import PhotoTables
+from facelake.transforms.progress import ENV as PROGRESS_ENV
+from facelake.transforms.progress import ProgressPrinter
+
+LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", None}
+
+
+def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
+    """Beam's options from the command line: Beam's in-process runner unless another is named
+    (the DirectRunner would first fetch Prism), with ``workers`` local worker processes."""
+    if workers < 1:
+        raise ValueError("--workers must be at least 1")
+    options = PipelineOptions(beam_args)
+    standard = options.view_as(StandardOptions)
+    if standard.runner in (None, "DirectRunner"):
+        standard.runner = "FnApiRunner"
+    if workers > 1:
+        if standard.runner not in LOCAL_RUNNERS:
+            raise ValueError(f"--workers is for local runs; on {standard.runner} the runner's own options "
+                             "set the parallelism")
+        direct = options.view_as(DirectOptions)
+        direct.direct_num_workers = workers
+        direct.direct_running_mode = "multi_processing"
+    return options
+
+
+def is_local(options: PipelineOptions) -> bool:
+    return options.view_as(StandardOptions).runner in LOCAL_RUNNERS
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+@contextlib.contextmanager
+def local_run_display(show_progress: bool, quiet_workers: bool, stream):
+    """While a local run works: a progress line on ``stream``, and local worker processes'
+    own logging (INFO by default, inherited stderr) diverted to a log file. Yields its path."""
+    log_path = saved_fd = own_stream = None
+    if quiet_workers:
+        fd, log_path = tempfile.mkstemp(prefix="facelake-workers-", suffix=".log")
+        sys.stderr.flush()
+        saved_fd = os.dup(2)
+        os.dup2(fd, 2)
+        os.close(fd)
+        if stream is sys.stderr:
+            stream = own_stream = os.fdopen(os.dup(saved_fd), "w")
+    printer = progress_dir = None
+    if show_progress:
+        progress_dir = tempfile.mkdtemp(prefix="facelake-progress-")
+        os.environ[PROGRESS_ENV] = progress_dir
+        printer = ProgressPrinter(progress_dir, stream)
+        printer.start()
+    try:
+        yield log_path
+    finally:
+        if printer:
+            printer.stop()
+            os.environ.pop(PROGRESS_ENV, None)
+            shutil.rmtree(progress_dir, ignore_errors=True)
+        if saved_fd is not None:
+            sys.stderr.flush()
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+        if own_stream:
+            own_stream.close()
+
+
+def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], None], *, output: str, workers: int,
+           beam_args: list[str], summarize: Callable[[dict, dict, float], dict], tables: tuple[str, ...],
+           show_progress: bool = True, stream=sys.stderr) -> dict:
+    """Run one job (see the module docstring) and return its summary."""
+    options = pipeline_options(beam_args, workers)
+    local = is_local(options)
+    # onnxruntime threads: the local worker processes share this machine's cores
+    config = AnalyzerConfig(threads=max(1, (os.cpu_count() or 1) // workers) if local else 0)
+    run_id = new_run_id()
+    make_output(output)
+    started = time.time()
+    with local_run_display(local and show_progress, workers > 1, stream) as log_path:
+        try:
+            with beam.Pipeline(options=options) as p:
+                build(p, run_id, config)
+        except Exception as e:
+            if log_path:
+                e.add_note(f"worker log: {log_path}")
+            raise
+    counters: dict[str, int] = {}
+    if p.result is not None:
+        for c in p.result.metrics().query()["counters"]:
+            counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+    counts = table_counts(output, run_id, tables)
+    seconds = time.time() - started
+    summary = {"run_id": run_id, "job": job, "output": output, **summarize(counters, counts, seconds),
+               "seconds": round(seconds, 2), "runner": options.view_as(StandardOptions).runner, "workers": workers,
+               "model_versions": ModelRegistry().versions(), "counters": dict(sorted(counters.items()))}
+    finish_run(output, run_id, json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+# --- the photo jobs (detect, index, search): the same arguments and the same tables -------------------
+
+def photo_parser(prog: str, description: str, add_arguments=None, output_required: bool = True):
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("sources", nargs="+", metavar="SOURCE")
+    ap.add_argument("--output", required=output_required, metavar="OUT")
+    if add_arguments:
+        add_arguments(ap)
+    ap.add_argument("--attributes", nargs="+", default=["DEFAULT"], choices=ATTRIBUTE_NAMES)
+    ap.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    ap.add_argument("--skip-existing", action="store_true", help="skip images whose content is already in OUT")
+    ap.add_argument("--batch-size", type=int, default=IMAGES_PER_BATCH,
+                    help=f"images per model batch (default {IMAGES_PER_BATCH})")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+def photo_job(job: str, args, beam_args: list[str], stream=sys.stderr, extend=None, tables=(), summarize=None) -> dict:
+    """Run a photo job: PhotoTables over ``args.sources`` into ``args.output``, then the steps
+    ``extend(pcollections, run_id)`` adds (writing the extra ``tables``); ``summarize(counters)``
+    gives the job's own summary fields beyond the photo ones."""
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    skip_ids = existing_image_ids(args.output) if args.skip_existing else frozenset()
+
+    def build(p, run_id, config):
+        pcolls = p | "Photos" >> PhotoTables(args.sources, args.output, run_id, config=config, limits=ImageLimits(),
+                                             attributes=args.attributes, skip_ids=skip_ids,
+                                             batch_size=args.batch_size)
+        if extend:
+            extend(pcolls, run_id)
+
+    def photo_summary(counters, counts, seconds):
+        inputs, skipped = counters.get("inputs", 0), counters.get("skipped", 0)
+        return {"sources": args.sources, "inputs": inputs, "images": counts["images"], "faces": counts["faces"],
+                "errors": counts["errors"], "skipped": skipped, "errors_by_reason": counts["errors_by_reason"],
+                "reconciled": inputs == counts["images"] + counts["errors"] + skipped,
+                "images_per_second": round(counts["images"] / max(seconds, 1e-9), 2), "attributes": args.attributes,
+                **{t: counts[t] for t in tables},  # rows of the job's extra tables
+                **(summarize(counters) if summarize else {})}
+
+    return launch(job, build, output=args.output, workers=args.workers, beam_args=beam_args, summarize=photo_summary,
+                  tables=("images", "faces", "errors", *tables), show_progress=not args.no_progress, stream=stream)
+
+
+def main(run: Callable[[list[str] | None], dict], argv: list[str] | None, prog: str) -> int:
+    """Print a job's summary as JSON; exit 1 when its counts do not reconcile."""
+    summary = run(argv)
+    print(json.dumps(summary, indent=2, default=str))
+    if summary.get("reconciled") is False:
+        print(f"{prog}: counts do not reconcile: inputs {summary['inputs']} != images "
+              f"{summary['images']} + errors {summary['errors']} + skipped {summary['skipped']}", file=sys.stderr)
+        return 1
+    return 0

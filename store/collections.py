@@ -1,0 +1,242 @@
+"""Face collections stored in LanceDB: one table per collection plus a table of collections;
+also the ANN scratch tables of compare-libraries. The only module that calls LanceDB.
+
+Deletion is real: deleting faces rewrites the affected data files without them and removes
+every older version of the table, so no file in the store still holds their vectors.
+Searches are exact (LanceDB's flat scan, squared L2) until an ANN index exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import fsspec
+import lancedb
+from lancedb.index import IvfHnswSq
+from lancedb.query import ColumnOrdering
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS
+from facelake.settings import (
+    ANN_SCRATCH_MIN_FACES, INDEX_MIN_FACES, INDEX_REFRESH_FACES, INDEX_SETTINGS, SEARCH_SETTINGS)
+
+from .tables import read_faces
+
+META = "__collections"
+
+
+def default_store() -> str:
+    return os.environ.get("FACELAKE_STORE") or str(Path.home() / ".facelake" / "store")
+
+
+def _quote(values: list[str]) -> str:
+    # ids reaching here have been checked against Rekognition's patterns: no quotes inside
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def vector_query(table, vector: np.ndarray, k: int, indexed: bool | None = None):
+    """A k-nearest (euclidean) query on a LanceDB table, with SEARCH_SETTINGS when it has an index."""
+    query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k)
+    if table.list_indices() if indexed is None else indexed:
+        refine = SEARCH_SETTINGS.get("refine") or 1
+        # HNSW needs ef >= the candidates it returns: k, times the re-rank factor
+        query = query.nprobes(SEARCH_SETTINGS["nprobes"]).ef(max(SEARCH_SETTINGS["ef"], k * refine))
+        if refine > 1:  # re-rank refine x k candidates on the full vectors
+            query = query.refine_factor(refine)
+    return query
+
+
+def nearest_rows(table, vector: np.ndarray, k: int, max_distance: float, indexed: bool | None = None,
+                 exclude: str | None = None) -> list[tuple[dict, float]]:
+    """Up to k rows of a LanceDB face table within max_distance (euclidean) of vector, nearest
+    first, as (row, distance); ``exclude``: a face_id left out; ``indexed`` as vector_query's."""
+    query = vector_query(table, vector, k, indexed)
+    if exclude:
+        query = query.where(f"face_id != {_quote([exclude])}", prefilter=True)
+    out = []
+    for row in query.to_list():
+        d = float(np.sqrt(max(row.pop("_distance"), 0.0)))  # LanceDB's l2 is squared
+        if d <= max_distance:
+            out.append((row, d))
+    return out
+
+
+def create_vector_index(table, rows: int) -> None:
+    """Build the IVF_HNSW_SQ index on a table's ``vector`` column with INDEX_SETTINGS."""
+    table.create_index("vector", config=IvfHnswSq(
+        distance_type="l2", num_partitions=max(1, rows // INDEX_SETTINGS["rows_per_partition"]),
+        m=INDEX_SETTINGS["m"], ef_construction=INDEX_SETTINGS["ef_construction"]))
+
+
+def storage_options(uri: str) -> dict[str, str]:
+    """LanceDB's object-store settings for an s3:// store: the endpoint is taken from
+    AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (as boto3 and s3fs do), plain http allowed for it."""
+    if not uri.startswith("s3://"):
+        return {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return {}
+    opts = {"aws_endpoint": endpoint}
+    if endpoint.startswith("http://"):
+        opts["allow_http"] = "true"
+    return opts
+
+
+class CollectionStore:
+    """The collections of one store: a local folder or an s3:// prefix (credentials and endpoint
+    from the usual AWS_* variables)."""
+
+    def __init__(self, uri: str | None = None):
+        self.uri = uri or default_store()
+        if "://" not in self.uri:
+            Path(self.uri).mkdir(parents=True, exist_ok=True)
+        self.db = lancedb.connect(self.uri, storage_options=storage_options(self.uri) or None)
+
+    # --- collections -------------------------------------------------------------------------
+    def _tables(self) -> set[str]:
+        names, token = set(), None
+        while True:
+            resp = self.db.list_tables(page_token=token)
+            names.update(resp.tables)
+            token = resp.page_token
+            if not token:
+                return names
+
+    def _meta(self):
+        if META not in self._tables():
+            return self.db.create_table(META, schema=COLLECTIONS)
+        return self.db.open_table(META)
+
+    def exists(self, collection_id: str) -> bool:
+        return collection_id in self._tables()
+
+    def create(self, collection_id: str, face_model_version: str) -> None:
+        self.db.create_table(collection_id, schema=COLLECTION_FACES)
+        self._meta().add(pa.Table.from_pylist([{
+            "collection_id": collection_id, "face_model_version": face_model_version,
+            "created_at": dt.datetime.now(dt.timezone.utc)}], schema=COLLECTIONS))
+
+    def info(self, collection_id: str) -> dict:
+        rows = self._meta().search().where(f"collection_id = {_quote([collection_id])}").limit(1).to_list()
+        meta = rows[0] if rows else {"face_model_version": "", "created_at": None}
+        return {"face_count": self.db.open_table(collection_id).count_rows(),
+                "face_model_version": meta["face_model_version"], "created_at": meta["created_at"]}
+
+    def collections(self) -> list[tuple[str, str]]:
+        """(collection id, face model version), sorted by id."""
+        meta = {r["collection_id"]: r["face_model_version"] for r in self._meta().to_arrow().to_pylist()}
+        return sorted((name, meta.get(name, "")) for name in self._tables() if name != META)
+
+    def drop(self, collection_id: str) -> None:
+        self.db.drop_table(collection_id)
+        meta = self._meta()
+        meta.delete(f"collection_id = {_quote([collection_id])}")
+        self._purge(meta)
+
+    # --- faces ---------------------------------------------------------------------------------
+    def table(self, collection_id: str):
+        return self.db.open_table(collection_id)
+
+    def add(self, collection_id: str, rows: list[dict]) -> list[str]:
+        """Add faces whose face_id is not there yet; returns the ids added."""
+        if not rows:
+            return []
+        table = self.table(collection_id)
+        have = {r["face_id"] for r in self.get(collection_id, [r["face_id"] for r in rows])}
+        new = [r for r in rows if r["face_id"] not in have]
+        if new:
+            table.add(pa.Table.from_pylist(new, schema=COLLECTION_FACES))
+            count = table.count_rows()
+            if count >= INDEX_MIN_FACES and (not table.list_indices() or count % INDEX_REFRESH_FACES < len(new)):
+                self.ensure_index(collection_id)  # build the index, then refresh it every INDEX_REFRESH_FACES faces
+        return [r["face_id"] for r in new]
+
+    def merge_staged(self, collection_id: str, staged: list[str]) -> int:
+        """Insert the faces of staged Parquet files (COLLECTION_FACES rows) whose face_id is not
+        there yet, in one atomic Lance commit (a commit that raced another is retried by Lance);
+        then build or refresh the ANN index as ``add`` does. Returns the rows inserted."""
+        if not staged:
+            return 0
+        fs, _ = fsspec.core.url_to_fs(staged[0])
+        dataset = ds.dataset([fsspec.core.url_to_fs(p)[1] for p in staged], schema=COLLECTION_FACES,
+                             format="parquet", filesystem=fs)
+        result = (self.table(collection_id).merge_insert("face_id").when_not_matched_insert_all()
+                  .execute(dataset.scanner().to_reader()))
+        self.ensure_index(collection_id)
+        return int(result.num_inserted_rows)
+
+    def get(self, collection_id: str, face_ids: list[str]) -> list[dict]:
+        if not face_ids:
+            return []
+        return (self.table(collection_id).search().where(f"face_id IN ({_quote(face_ids)})")
+                .limit(len(face_ids)).to_list())
+
+    def page(self, collection_id: str, offset: int, limit: int, user_id: str | None = None,
+             face_ids: list[str] | None = None) -> tuple[list[dict], bool]:
+        """Faces ordered by face_id, from ``offset``, optionally only a user's or only those
+        listed; also whether more follow."""
+        columns = [c for c in COLLECTION_FACES.names if c != "vector"]
+        query = self.table(collection_id).search().select(columns)
+        clauses = ([f"user_id = {_quote([user_id])}"] if user_id is not None else []) + (
+            [f"face_id IN ({_quote(face_ids)})"] if face_ids is not None else [])
+        if clauses:
+            query = query.where(" AND ".join(clauses))
+        rows = (query.order_by([ColumnOrdering(column_name="face_id")]).offset(offset).limit(limit + 1)
+                .to_arrow().to_pylist())
+        return rows[:limit], len(rows) > limit
+
+    def remove(self, collection_id: str, face_ids: list[str]) -> list[str]:
+        """Delete faces and purge them from storage; returns the ids that existed."""
+        found = [r["face_id"] for r in self.get(collection_id, face_ids)]
+        if found:
+            table = self.table(collection_id)
+            table.delete(f"face_id IN ({_quote(found)})")
+            self._purge(table)
+        return found
+
+    def nearest(self, collection_id: str, vector: np.ndarray, k: int, max_distance: float,
+                exclude: str | None = None) -> list[tuple[dict, float]]:
+        """Up to k faces within max_distance (euclidean) of vector, nearest first."""
+        return nearest_rows(self.table(collection_id), vector, k, max_distance, exclude=exclude)
+
+    def ensure_index(self, collection_id: str, force: bool = False) -> bool:
+        """Build the ANN index if the collection has grown past INDEX_MIN_FACES (or ``force``),
+        or bring an existing one up to date with faces added since. Searches keep working while
+        this runs: LanceDB swaps the new index in with a new table version."""
+        table = self.table(collection_id)
+        n = table.count_rows()
+        if not table.list_indices():
+            if n < INDEX_MIN_FACES and not force:
+                return False
+            create_vector_index(table, n)
+        else:
+            table.optimize()  # adds rows written since the index was built
+        return True
+
+    @staticmethod
+    def _purge(table) -> None:
+        """Rewrite data files without deleted rows and drop every older version."""
+        dataset = table.to_lance()  # lance's own API: lancedb's optimize() keeps files under 10% deleted
+        dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)
+        dataset.cleanup_old_versions(older_than=dt.timedelta(0), delete_unverified=True)
+
+
+def build_scratch_table(b_files: list[str], uri: str) -> None:
+    """A faces table's faces as a LanceDB table with an IVF_HNSW_SQ index (compare-libraries
+    --ann), at ``uri`` where every worker can open it."""
+    ids, uris, vecs = read_faces(b_files)
+    table = pa.table({"face_id": ids, "uri": uris,
+                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel(), pa.float32()), vecs.shape[1])})
+    t = lancedb.connect(uri, storage_options=storage_options(uri) or None).create_table("b", data=table)
+    if len(ids) >= ANN_SCRATCH_MIN_FACES:
+        create_vector_index(t, len(ids))
+
+
+def open_scratch_table(uri: str):
+    """The table build_scratch_table wrote, and whether it has an ANN index."""
+    table = lancedb.connect(uri, storage_options=storage_options(uri) or None).open_table("b")
+    return table, bool(table.list_indices())

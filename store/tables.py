@@ -1,0 +1,159 @@
+"""Parquet tables on any fsspec filesystem: staged files, their commit, and reading them back.
+
+A job's workers write their batches as files under ``OUT/_staging/<run_id>/<table>/``
+(``write_staged``); one final step (``commit``) moves the files that reached it, from bundles
+that succeeded, to ``OUT/<table>/<run_id>-NNNNN.parquet`` and removes the staging folder. A
+retried bundle's orphan file is never committed, so retries leave no duplicates; a table with
+no rows gets one empty file with the schema, so readers always find every table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from facelake.schemas.tables import EMBEDDING_DIM, TABLES
+
+
+def join(base: str, *parts: str) -> str:
+    """A path or URI under ``base`` ('/'-separated on every filesystem)."""
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def full_uri(fs, path: str) -> str:
+    """A path an fsspec filesystem listed, as a URI naming that filesystem (plain for local files)."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return path if protocol in ("file", "local") else f"{protocol}://{path}"
+
+
+def write_parquet(table: pa.Table, path: str) -> None:
+    fs, p = fsspec.core.url_to_fs(path)
+    fs.makedirs(p.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(p, "wb") as f:
+        pq.write_table(table, f, compression="zstd")
+
+
+def staging_folder(output: str, run_id: str, *parts: str) -> str:
+    return join(output, "_staging", run_id, *parts)
+
+
+def write_staged(rows: list[dict], folder: str, schema: pa.Schema) -> str:
+    """One batch of rows as a new Parquet file under ``folder``; returns its path."""
+    path = join(folder, f"{uuid.uuid4().hex}.parquet")
+    write_parquet(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
+def remove(path: str) -> None:
+    """Remove a file or folder tree if it is there."""
+    fs, p = fsspec.core.url_to_fs(path)
+    if fs.exists(p):
+        fs.rm(p, recursive=True)
+
+
+def commit(staged: list[str], output: str, table: str, run_id: str) -> list[str]:
+    """Move staged files into ``OUT/<table>/``; an empty table still gets one file with its schema."""
+    fs, _ = fsspec.core.url_to_fs(output)
+    final = []
+    for i, src in enumerate(sorted(staged)):
+        dst = join(output, table, f"{run_id}-{i:05d}.parquet")
+        fs.makedirs(join(output, table), exist_ok=True)
+        fs.mv(src, dst)
+        final.append(dst)
+    if not final:
+        dst = join(output, table, f"{run_id}-00000.parquet")
+        write_parquet(TABLES[table].empty_table(), dst)
+        final.append(dst)
+    remove(staging_folder(output, run_id, table))
+    return final
+
+
+def finish_run(output: str, run_id: str, summary: str) -> None:
+    """After a run: drop its staging folder (and ``_staging`` once empty), save its summary JSON."""
+    fs, out_path = fsspec.core.url_to_fs(output)
+    staging = join(out_path, "_staging")
+    remove(join(output, "_staging", run_id))
+    if fs.exists(staging) and not fs.ls(staging):
+        fs.rm(staging, recursive=True)
+    fs.makedirs(join(out_path, "runs"), exist_ok=True)
+    with fs.open(join(out_path, "runs", f"{run_id}.json"), "w") as f:
+        f.write(summary)
+
+
+def make_output(output: str) -> None:
+    fs, path = fsspec.core.url_to_fs(output)
+    fs.makedirs(path, exist_ok=True)
+
+
+def table_files(output: str, table: str, run_id: str = "") -> list[str]:
+    """The committed files of a table (only one run's with ``run_id``), as full URIs."""
+    fs, path = fsspec.core.url_to_fs(join(output, table))
+    if not fs.exists(path):
+        return []
+    return [full_uri(fs, f) for f in sorted(fs.glob(join(path, f"{run_id}*.parquet" if run_id else "*.parquet")))]
+
+
+def read_columns(path: str, columns: list[str]) -> pa.Table:
+    fs, p = fsspec.core.url_to_fs(path)
+    with fs.open(p, "rb") as fh:
+        return pq.read_table(fh, columns=columns)
+
+
+def existing_image_ids(output: str) -> frozenset[str]:
+    """image_ids already in OUT/images (for --skip-existing)."""
+    ids: set[str] = set()
+    for f in table_files(output, "images"):
+        ids.update(read_columns(f, ["image_id"]).column("image_id").to_pylist())
+    return frozenset(ids)
+
+
+def table_counts(output: str, run_id: str, tables=("images", "faces", "errors")) -> dict:
+    """Rows this run committed, per table, and errors by reason (read back from the files)."""
+    fs, _ = fsspec.core.url_to_fs(output)
+    fs.invalidate_cache()  # listings cached before the run would miss its files
+    counts, reasons = {}, Counter()
+    for table in tables:
+        n = 0
+        for f in table_files(output, table, f"{run_id}-"):
+            if table == "errors":
+                rows = read_columns(f, ["reason"]).column("reason").to_pylist()
+                reasons.update(rows)
+                n += len(rows)
+            else:
+                fs_, p = fsspec.core.url_to_fs(f)
+                with fs_.open(p, "rb") as fh:
+                    n += pq.ParquetFile(fh).metadata.num_rows
+        counts[table] = n
+    counts["errors_by_reason"] = dict(sorted(reasons.items()))
+    return counts
+
+
+FACE_COLUMNS = ["face_id", "uri", "embedding"]
+
+
+def faces_files(library: str) -> list[str]:
+    """The Parquet files of a faces table: ``library`` is a detect job's OUT or its faces/ folder."""
+    fs, path = fsspec.core.url_to_fs(library)
+    folder = path.rstrip("/") + "/faces" if fs.isdir(path.rstrip("/") + "/faces") else path
+    files = sorted(fs.glob(folder.rstrip("/") + "/*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no faces table (Parquet files) under {library}")
+    return [full_uri(fs, f) for f in files]
+
+
+def read_faces(paths: list[str]) -> tuple[list[str], list[str], np.ndarray]:
+    """face ids, uris and the (n, 128) embeddings of faces tables' files (faces without one left out)."""
+    ids, uris, vecs = [], [], []
+    for p in paths:
+        t = read_columns(p, FACE_COLUMNS)
+        t = t.filter(t.column("embedding").is_valid())
+        ids += t.column("face_id").to_pylist()
+        uris += t.column("uri").to_pylist()
+        if t.num_rows:
+            vecs.append(t.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, EMBEDDING_DIM))
+    return ids, uris, (np.concatenate(vecs).astype(np.float32) if vecs else np.zeros((0, EMBEDDING_DIM), np.float32))
