@@ -48,7 +48,7 @@ def client(config: AnalyzerConfig | None = None, limits: ImageLimits | None = No
     $FACELAKE_STORE or ~/.facelake/store). Region and credentials are accepted as boto3 takes
     them; none is needed, and nothing is signed or sent. Clients with the same ``config`` share
     one set of loaded models."""
-    ctx = Context(shared_analyzer(config or AnalyzerConfig()), limits or ImageLimits(), store)
+    ctx = Context(shared_analyzer(config), limits or ImageLimits(), store)
     if boto3.DEFAULT_SESSION is None:
         boto3.setup_default_session()
     session = boto3.DEFAULT_SESSION

@@ -14,9 +14,13 @@ from facelake.models.images import ImageLimits
 from facelake.store.collections import CollectionStore
 
 
-@lru_cache(maxsize=None)
-def shared_analyzer(config: AnalyzerConfig = AnalyzerConfig()) -> FaceAnalyzer:
+def shared_analyzer(config: AnalyzerConfig | None = None) -> FaceAnalyzer:
     """One analyzer (one set of loaded models) per configuration in this process."""
+    return _analyzer(config or AnalyzerConfig())
+
+
+@lru_cache(maxsize=None)
+def _analyzer(config: AnalyzerConfig) -> FaceAnalyzer:
     return FaceAnalyzer(config)
 
 

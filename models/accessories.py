@@ -74,7 +74,11 @@ def probabilities(weights: dict, x: np.ndarray, member: str) -> np.ndarray:
     """P(True) of one attribute for feature rows ``x`` (n, d)."""
     idx = weights[f"{member}/index"]
     z = (x[:, idx] - weights[f"{member}/mean"]) / weights[f"{member}/scale"]
-    logit = z @ weights[f"{member}/w"] + weights[f"{member}/b"]
+    # float32 dot products' last bits depend on the batch (its size and the rows' alignment in
+    # memory); summed in float64, where each product is exact, and rounded back, a face scores
+    # the same whatever batch it came in (a notebook and a job give the same row)
+    w = weights[f"{member}/w"].astype(np.float64)
+    logit = (z.astype(np.float64) @ w).astype(np.float32) + weights[f"{member}/b"]
     a, b = weights[f"{member}/platt"]  # calibration: p = sigmoid(a * logit + b)
     return 1.0 / (1.0 + np.exp(-np.clip(a * logit + b, -50.0, 50.0)))
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import sys
 
 from facelake.models.registry import ModelRegistry
-from facelake.schemas.collections import COLLECTION_ID, valid_id
+from facelake.schemas.requests import check_member
+from facelake.schemas.errors import ValidationException
 from facelake.schemas.rekognition import QUALITY_FILTERS
 from facelake.store.collections import CollectionStore, default_store
 from facelake.store.tables import join
@@ -33,8 +34,10 @@ def add_arguments(ap) -> None:
 def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
     args, beam_args = launcher.photo_parser("facelake index", __doc__.splitlines()[0], add_arguments,
                                             output_required=False).parse_known_args(argv)
-    if not valid_id(COLLECTION_ID, args.collection):
-        raise ValueError(f"--collection must match {COLLECTION_ID.pattern}")
+    try:
+        check_member("IndexFaces", "CollectionId", args.collection)
+    except ValidationException as e:
+        raise ValueError(f"--collection: {e.message}") from None
     store_uri = args.store or default_store()
     store = CollectionStore(store_uri)
     version = ModelRegistry().versions()["embedder"]

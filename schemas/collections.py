@@ -8,11 +8,6 @@ import pyarrow as pa
 
 from .tables import EMBEDDING_DIM, stable_uuid
 
-# botocore's patterns for Rekognition's ids (also what keeps an id from naming a path)
-COLLECTION_ID = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
-EXTERNAL_IMAGE_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,255}")
-USER_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,128}")
-FACE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 COLLECTION_FACES = pa.schema([
     ("face_id", pa.string()),
@@ -37,13 +32,10 @@ COLLECTIONS = pa.schema([
 
 def external_image_id_for(uri: str) -> str:
     """The ExternalImageId bulk indexing gives a file: its name, with characters Rekognition's
-    pattern forbids replaced by '_' (the full URI is kept in source_uri)."""
+    pattern (letters, digits and "_.-:", at most 255) forbids replaced by '_' (the full URI is kept in
+    source_uri); tests check the result against the service model."""
     name = uri.rstrip("/").rsplit("/", 1)[-1] or "image"
     return re.sub(r"[^a-zA-Z0-9_.\-:]", "_", name)[:255]
-
-
-def valid_id(pattern: re.Pattern, value) -> bool:
-    return isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
 def image_uuid(content_sha256: str, external_image_id: str | None) -> str:

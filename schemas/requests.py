@@ -109,6 +109,15 @@ def _length(n: int, lo, hi, where: str, out: list[str]) -> None:
         out.append(f"{where} failed to satisfy constraint: Member must have length less than or equal to {hi}")
 
 
+def check_member(operation: str, member: str, value) -> None:
+    """Check one request member (e.g. a CollectionId given on a command line) as check_request would."""
+    out: list[str] = []
+    _violations(value, service_model().operation_model(operation).input_shape.members[member],
+                _member_path("", member), out)
+    if out:
+        raise ValidationException("; ".join(out))
+
+
 def check_request(operation: str, params: dict) -> None:
     """Raise ValidationException listing every way ``params`` breaks the operation's input shape."""
     out: list[str] = []

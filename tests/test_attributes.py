@@ -90,3 +90,20 @@ def test_all_attributes_on_a_photo_without_faces(client):
     from conftest import SAMPLES
 
     assert client.detect_faces(Image={"Bytes": (SAMPLES / "cat.jpg").read_bytes()}, Attributes=["ALL"])["FaceDetails"] == []
+
+
+def test_a_face_gets_the_same_values_in_any_batch(astronaut_bytes, insightface_images):
+    """A face analysed alone (a notebook, the API) and in a batch (a Beam job) gives the same
+    attributes and descriptor, to the last bit, so both make the same table row."""
+    from facelake.schemas.rekognition import ATTRIBUTE_MEMBERS
+
+    analyzer = FaceAnalyzer()
+    images = [decode(astronaut_bytes), decode(insightface_images["t1.jpg"]), decode(insightface_images["Tom_Hanks_54745.png"])]
+    everything = frozenset(ATTRIBUTE_MEMBERS)
+    together = analyzer.analyze_batch(images, attributes=everything)
+    for img, faces in zip(images, together):
+        alone = analyzer.analyze(img, attributes=everything)
+        assert len(alone) == len(faces) > 0
+        for a, b in zip(alone, faces):
+            assert repr(a.attributes) == repr(b.attributes)
+            assert np.array_equal(a.embedding, b.embedding) and np.array_equal(a.box, b.box)

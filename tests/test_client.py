@@ -139,3 +139,11 @@ def test_a_bug_becomes_the_services_internal_error(client, monkeypatch):
     with pytest.raises(client.exceptions.InternalServerError, match="RuntimeError: boom") as info:
         client.list_collections()
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+
+
+@pytest.mark.parametrize("name", ["party[1].jpg", "été 2024.png", "a" * 300 + ".jpg", "x:y/z.jpg", ".hidden"])
+def test_bulk_external_image_ids_satisfy_the_service_model(name):
+    from facelake.schemas.collections import external_image_id_for
+    from facelake.schemas.requests import check_member
+
+    check_member("IndexFaces", "ExternalImageId", external_image_id_for(f"s3://bucket/photos/{name}"))
