@@ -22,7 +22,7 @@ import sys
 from facelake.schemas.errors import RekognitionError
 from facelake.schemas.rekognition import QUALITY_FILTERS
 
-JOBS = ("detect", "index", "search", "compare-libraries")
+JOBS = ("detect", "index", "search", "compare-libraries", "repair")
 
 
 def image_param(arg: str) -> dict:
@@ -72,6 +72,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("search", help="search a library's faces in a collection with Beam (facelake search --help)",
                    add_help=False)
     sub.add_parser("compare-libraries", help="face pairs of two libraries' faces tables (--help)", add_help=False)
+    sub.add_parser("repair", help="finish what a killed job left in OUT (facelake repair OUT)", add_help=False)
     d = sub.add_parser("detect-faces", help="detect and describe the faces of an image (DetectFaces)")
     d.add_argument("image")
     d.add_argument("--attributes", nargs="+", default=["DEFAULT"], help="DEFAULT, ALL or attribute names")
@@ -113,12 +114,14 @@ def beam_job(command: str, argv: list[str]) -> int:
     import logging
 
     logging.getLogger().setLevel(logging.ERROR)  # Beam warns about optional GCP libraries at import
-    from facelake.pipelines import compare, detect, index, search
+    from facelake.pipelines import compare, detect, index, launcher, search
+    from facelake.store.commit import LeaseHeldError
 
-    job = {"detect": detect, "index": index, "search": search, "compare-libraries": compare}[command]
+    mains = {"detect": detect.main, "index": index.main, "search": search.main, "compare-libraries": compare.main,
+             "repair": lambda a: launcher.main(launcher.run_repair, a, "facelake repair")}
     try:
-        return job.main(argv)
-    except (OSError, ValueError) as e:
+        return mains[command](argv)
+    except (OSError, ValueError, LeaseHeldError) as e:
         print(f"facelake {command}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
 

@@ -14,6 +14,16 @@ IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
 # more pixels than the detector and the 150 px chips need, at a fraction of the time.
 DECODE_MAX_SIDE = 2048
 
+# --- object stores (s3:// through s3fs/botocore) --------------------------------------------------
+# A dead endpoint must fail fast: botocore's "standard" retry mode with this many attempts per
+# request, and these timeouts (seconds). FSSPEC_S3_CONFIG_KWARGS or fsspec's config override them.
+S3_MAX_ATTEMPTS = 2
+S3_CONNECT_TIMEOUT = 5
+S3_READ_TIMEOUT = 60
+# After this many reads in a row failed to reach the object store, a worker stops trying and
+# gives every further input of that store an error row at once (the run still finishes).
+S3_UNREACHABLE_AFTER = 3
+
 # --- face analysis -------------------------------------------------------------------------------
 # the detector sees the image resized to this long side: 800 px puts Rekognition's smallest face
 # (40 px in 1920) at 17 px, just above RetinaFace's smallest anchor (16 px)

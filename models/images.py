@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 
@@ -62,6 +63,45 @@ class DecodedImage:
         return self.rgb.shape[1] / self.width
 
 
+class StoreUnreachable(InvalidS3ObjectException):
+    """The object store did not answer (connection refused, timed out): Rekognition's
+    InvalidS3ObjectException, told apart so a reader can stop asking a dead endpoint."""
+
+
+def configure_object_stores() -> None:
+    """s3fs's defaults from facelake.settings (retry budget and timeouts), where the user's
+    fsspec configuration does not set them."""
+    import fsspec.config
+
+    conf = fsspec.config.conf.setdefault("s3", {})
+    kwargs = conf.setdefault("config_kwargs", {})
+    kwargs.setdefault("retries", {"max_attempts": settings.S3_MAX_ATTEMPTS, "mode": "standard"})
+    kwargs.setdefault("connect_timeout", settings.S3_CONNECT_TIMEOUT)
+    kwargs.setdefault("read_timeout", settings.S3_READ_TIMEOUT)
+
+
+def storage_error(uri: str, e: BaseException) -> Exception:
+    """A filesystem or object-store failure as Rekognition's exception, the cause in its message."""
+    from botocore.exceptions import BotoCoreError, ConnectionError as BotoConnectionError, NoCredentialsError
+
+    if isinstance(e, NoCredentialsError):
+        return AccessDeniedException(f"cannot read {uri}: no credentials for the object store "
+                                     "(set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)")
+    if isinstance(e, PermissionError):
+        return AccessDeniedException(f"cannot read {uri}: access denied ({e})")
+    if isinstance(e, FileNotFoundError):
+        missing = InvalidS3ObjectException if uri.startswith("s3://") else InvalidParameterException
+        return missing(f"cannot read {uri}: not found")
+    if isinstance(e, IsADirectoryError):
+        return InvalidParameterException(f"cannot read {uri}: it is a directory")
+    if isinstance(e, BotoConnectionError) or type(e).__module__.startswith("aiohttp") or isinstance(
+            e, (ConnectionError, TimeoutError)):
+        return StoreUnreachable(f"cannot read {uri}: the object store did not answer ({e})")
+    if isinstance(e, (OSError, ValueError, ImportError, BotoCoreError)):
+        return InvalidS3ObjectException(f"cannot read {uri}: {e}")
+    return InvalidS3ObjectException(f"cannot read {uri}: {type(e).__name__}: {e}")
+
+
 def read_uri(uri: str, max_bytes: int, version: str | None = None) -> bytes:
     """Bytes of a local path or fsspec URI (s3://, gs://, memory://, ...), size-checked first."""
     import fsspec
@@ -69,6 +109,9 @@ def read_uri(uri: str, max_bytes: int, version: str | None = None) -> bytes:
     try:
         fs, path = fsspec.core.url_to_fs(uri, **({"version_aware": True} if version else {}))
         kwargs = {"version_id": version} if version else {}
+        if fs.info(path, **kwargs).get("type") == "other":  # reading a FIFO, socket or device would block
+            kind = special_file_kind(path)
+            raise InvalidParameterException(f"cannot read {uri}: it is a {kind}, not a file")
         size = fs.size(path) if not version else fs.info(path, **kwargs).get("size")
         if size is not None and size > max_bytes:
             raise ImageTooLargeException(f"{uri} is {size} bytes; the limit is {max_bytes}")
@@ -76,18 +119,23 @@ def read_uri(uri: str, max_bytes: int, version: str | None = None) -> bytes:
             data = f.read(max_bytes + 1)
     except (ImageTooLargeException, InvalidParameterException):
         raise
-    except FileNotFoundError as e:
-        missing = InvalidS3ObjectException if uri.startswith("s3://") else InvalidParameterException
-        raise missing(f"cannot read {uri}: not found") from e
-    except PermissionError as e:
-        raise AccessDeniedException(f"cannot read {uri}: permission denied") from e
-    except IsADirectoryError as e:
-        raise InvalidParameterException(f"cannot read {uri}: it is a directory") from e
-    except (OSError, ValueError, ImportError) as e:
-        raise InvalidS3ObjectException(f"cannot read {uri}: {e}") from e
+    except Exception as e:
+        raise storage_error(uri, e) from e
     if len(data) > max_bytes:
         raise ImageTooLargeException(f"{uri} is over {max_bytes} bytes")
     return data
+
+
+def special_file_kind(path: str) -> str:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "special file"
+    for test, kind in ((stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 def decode(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedImage:
@@ -100,7 +148,9 @@ def decode(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedImage:
         raise InvalidImageFormatException("not an image in a supported format") from e
     except Exception as e:  # Pillow raises many types on corrupt headers
         raise InvalidImageFormatException(f"unreadable image header: {e}") from e
-    if img.format not in limits.formats:
+    # a multi-picture JPEG (MPO, as many cameras write) is a JPEG whose first picture is the photo
+    fmt = "JPEG" if img.format == "MPO" else img.format
+    if fmt not in limits.formats:
         raise InvalidImageFormatException(
             f"image format {img.format} is not supported (supported: {', '.join(limits.formats)})")
     w, h = img.size
@@ -113,7 +163,7 @@ def decode(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedImage:
     except Exception:
         orientation = None
     try:
-        if img.format == "JPEG" and max(w, h) > limits.decode_max_side:
+        if fmt == "JPEG" and max(w, h) > limits.decode_max_side:
             k = max(w, h) / limits.decode_max_side
             img.draft("RGB", (int(w / k), int(h / k)))
         with warnings.catch_warnings():
@@ -126,8 +176,7 @@ def decode(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedImage:
         rgb = np.asarray(Image.fromarray(rgb).transpose(EXIF_TRANSPOSE[orientation]))
         if orientation >= 5:
             w, h = h, w
-    return DecodedImage(np.ascontiguousarray(rgb), w, h, img.format,
-                        EXIF_ROTATION.get(orientation) if orientation else None)
+    return DecodedImage(np.ascontiguousarray(rgb), w, h, fmt, EXIF_ROTATION.get(orientation) if orientation else None)
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
@@ -185,3 +234,6 @@ def read_image_param(image: dict, limits: ImageLimits = ImageLimits()) -> bytes:
     if not isinstance(obj, dict) or not obj.get("Bucket") or not obj.get("Name"):
         raise InvalidParameterException("Image.S3Object needs Bucket and Name")
     return read_uri(f"s3://{obj['Bucket']}/{obj['Name']}", limits.max_s3_bytes, obj.get("Version"))
+
+
+configure_object_stores()

@@ -20,7 +20,7 @@ import apache_beam as beam
 
 from facelake.settings import JOIN_BATCH
 from facelake.store.collections import build_scratch_table
-from facelake.store.tables import faces_files, join, remove
+from facelake.store.tables import faces_files, join, read_faces, remove
 from facelake.transforms.parquet import WriteTable
 from facelake.transforms.search import PairsAgainst, PairsAgainstANN, read_face_rows
 
@@ -49,21 +49,23 @@ def run(argv: list[str] | None = None) -> dict:
             pairs = PairsAgainstANN(ann_uri, args.threshold, args.max_matches, args.b is None, run_id)
         else:
             pairs = PairsAgainst(b_files, args.threshold, args.b is None, run_id)
-        (p
-         | "Files" >> beam.Create(a_files)
-         | "Faces" >> beam.FlatMap(read_face_rows)
-         | "Spread" >> beam.Reshuffle()
-         | "Batch" >> beam.BatchElements(min_batch_size=JOIN_BATCH[0], max_batch_size=JOIN_BATCH[1])
-         | "Pairs" >> beam.ParDo(pairs)
-         | "Write" >> WriteTable(args.output, "pairs", run_id))
+        return [p
+                | "Files" >> beam.Create(a_files)
+                | "Faces" >> beam.FlatMap(read_face_rows)
+                | "Spread" >> beam.Reshuffle()
+                | "Batch" >> beam.BatchElements(min_batch_size=JOIN_BATCH[0], max_batch_size=JOIN_BATCH[1])
+                | "Pairs" >> beam.ParDo(pairs)
+                | "Write" >> WriteTable(args.output, "pairs", run_id)]
 
     def summarize(counters, counts, seconds):
         return {"a": args.a, "b": args.b or args.a, "threshold": args.threshold,
                 "method": "ann" if args.ann else "exact", "pairs": counts["pairs"]}
 
     try:
+        # a re-run replaces the pairs of library A's faces
         return launcher.launch("compare-libraries", build, output=args.output, workers=args.workers,
-                               beam_args=beam_args, summarize=summarize, tables=("pairs",), show_progress=False)
+                               beam_args=beam_args, summarize=summarize, tables=("pairs",), key="face_id_a",
+                               keys=lambda manifest: set(read_faces(a_files)[0]), show_progress=False)
     finally:
         if args.ann:
             remove(join(args.output, "_ann"))

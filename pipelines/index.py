@@ -49,16 +49,19 @@ def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
     before = store.info(args.collection)["face_count"]
 
     def extend(pcolls, run_id):
-        pcolls["faces"] | "Index" >> IndexIntoCollection(store_uri, args.collection, version, run_id, args.quality_filter)
+        return [pcolls["faces"]
+                | "Index" >> IndexIntoCollection(args.output, args.collection, version, run_id, args.quality_filter)]
 
     def summarize(counters):
         return {"collection": {"id": args.collection, "store": store_uri, "faces_before": before,
-                               "faces_after": store.info(args.collection)["face_count"],
-                               "inserted": counters.get("collection_inserted", 0),
+                               "inserted": 0,  # set by the commit's merge
                                "unindexed": counters.get("collection_unindexed", 0),
                                "quality_filter": args.quality_filter}}
 
-    return launcher.photo_job("index", args, beam_args, stream, extend, summarize=summarize)
+    summary = launcher.photo_job("index", args, beam_args, stream, extend, summarize=summarize,
+                                 collection={"store": store_uri, "id": args.collection})
+    summary["collection"]["faces_after"] = store.info(args.collection)["face_count"]
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,12 @@
-"""What every Beam job shares: Beam's options, the run id, local progress, the run summary and
-the clean-up of staged files. A job module only parses its own arguments and adds its steps.
+"""What every Beam job shares: Beam's options, the run id, the lease on OUT and the recovery of
+killed runs, local progress, the exactly-once commit and the run summary. A job module only
+parses its own arguments and adds its steps.
 
-    summary = launch("detect", build, output=OUT, workers=N, beam_args=[...], summarize=...)
+    summary = launch("detect", build, output=OUT, workers=N, beam_args=[...], summarize=..., tables=...)
 
-``build(pipeline, run_id, config)`` adds the job's steps; ``summarize(counters, counts,
-seconds)`` gives the job's own summary fields. The summary is printed by ``main`` and saved
-as ``OUT/runs/<run_id>.json``.
+``build(pipeline, run_id, config)`` adds the job's steps and returns their staged files;
+``summarize(counters, counts, seconds)`` gives the job's own summary fields. The summary is
+printed by ``main`` and saved as ``OUT/runs/<run_id>.json`` by the commit.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from facelake.models.images import ImageLimits
 from facelake.models.registry import ModelRegistry
 from facelake.schemas.rekognition import ATTRIBUTE_NAMES
 from facelake.settings import IMAGES_PER_BATCH
-from facelake.store.tables import existing_image_ids, finish_run, make_output, table_counts
+from facelake.store.commit import Lease, apply, prepare, read_manifest, recover, staged_keys
+from facelake.store.tables import existing_image_ids, make_output, remove, row_counts, staging_folder
+from facelake.transforms.parquet import RecordStaged
 from facelake.transforms.photos import PhotoTables
 from facelake.transforms.progress import ENV as PROGRESS_ENV
 from facelake.transforms.progress import ProgressPrinter
@@ -99,10 +102,15 @@ def local_run_display(show_progress: bool, quiet_workers: bool, stream):
             own_stream.close()
 
 
-def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], None], *, output: str, workers: int,
+def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], list], *, output: str, workers: int,
            beam_args: list[str], summarize: Callable[[dict, dict, float], dict], tables: tuple[str, ...],
+           key: str = "uri", keys: Callable[[dict], set[str]] | None = None, collection: dict | None = None,
            show_progress: bool = True, stream=sys.stderr) -> dict:
-    """Run one job (see the module docstring) and return its summary."""
+    """Run one job (see the module docstring) and return its summary.
+
+    ``build`` returns the PCollections of (table, staged file) the job writes; ``tables`` names
+    them. Rows already in those tables whose ``key`` is in ``keys(manifest)`` (default: the uris
+    of this run's images and errors rows, i.e. its inputs) are replaced by this run's."""
     options = pipeline_options(beam_args, workers)
     local = is_local(options)
     # onnxruntime threads: the local worker processes share this machine's cores
@@ -110,25 +118,43 @@ def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], None]
     run_id = new_run_id()
     make_output(output)
     started = time.time()
-    with local_run_display(local and show_progress, workers > 1, stream) as log_path:
-        try:
-            with beam.Pipeline(options=options) as p:
-                build(p, run_id, config)
-        except Exception as e:
-            if log_path:
-                e.add_note(f"worker log: {log_path}")
-            raise
-    counters: dict[str, int] = {}
-    if p.result is not None:
-        for c in p.result.metrics().query()["counters"]:
-            counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
-    counts = table_counts(output, run_id, tables)
-    seconds = time.time() - started
-    summary = {"run_id": run_id, "job": job, "output": output, **summarize(counters, counts, seconds),
-               "seconds": round(seconds, 2), "runner": options.view_as(StandardOptions).runner, "workers": workers,
-               "model_versions": ModelRegistry().versions(), "counters": dict(sorted(counters.items()))}
-    finish_run(output, run_id, json.dumps(summary, indent=2, default=str))
-    return summary
+    with Lease(output, run_id):
+        recover(output, running=run_id)  # finish what a killed run left; drop dead runs' staging
+        with local_run_display(local and show_progress, workers > 1, stream) as log_path:
+            try:
+                with beam.Pipeline(options=options) as p:
+                    staged = build(p, run_id, config)
+                    tuple(staged) | "Commit" >> RecordStaged(output, run_id)
+            except BaseException as e:
+                try:  # a failed run commits nothing; what it staged goes (or goes at the next run's recovery)
+                    remove(staging_folder(output, run_id))
+                except Exception:
+                    pass
+                if log_path and isinstance(e, Exception):
+                    e.add_note(f"worker log: {log_path}")
+                raise
+        counters: dict[str, int] = {}
+        if p.result is not None:
+            for c in p.result.metrics().query()["counters"]:
+                counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+        manifest = read_manifest(output, run_id)
+        counts = row_counts(manifest, tables)
+        seconds = time.time() - started
+        summary = {"run_id": run_id, "job": job, "output": output, **summarize(counters, counts, seconds),
+                   "seconds": round(seconds, 2), "runner": options.view_as(StandardOptions).runner,
+                   "workers": workers, "model_versions": ModelRegistry().versions(),
+                   "counters": dict(sorted(counters.items()))}
+        superseded = keys(manifest) if keys else staged_keys(manifest.get("images", []) + manifest.get("errors", []),
+                                                                "uri")
+        intent = prepare(output, run_id, manifest, tables, key, superseded, summary, collection)
+        apply(output, intent)
+    return intent["summary"]
+
+
+def repair(output: str) -> dict:
+    """``facelake repair OUT``: finish the commit a killed run left, remove dead runs' staging."""
+    with Lease(output, "repair-" + new_run_id()):
+        return recover(output)
 
 
 # --- the photo jobs (detect, index, search): the same arguments and the same tables -------------------
@@ -148,10 +174,11 @@ def photo_parser(prog: str, description: str, add_arguments=None, output_require
     return ap
 
 
-def photo_job(job: str, args, beam_args: list[str], stream=sys.stderr, extend=None, tables=(), summarize=None) -> dict:
+def photo_job(job: str, args, beam_args: list[str], stream=sys.stderr, extend=None, tables=(), summarize=None,
+              collection: dict | None = None) -> dict:
     """Run a photo job: PhotoTables over ``args.sources`` into ``args.output``, then the steps
-    ``extend(pcollections, run_id)`` adds (writing the extra ``tables``); ``summarize(counters)``
-    gives the job's own summary fields beyond the photo ones."""
+    ``extend(pcollections, run_id)`` adds (returning their staged files, for the extra ``tables``
+    or the ``collection`` merge); ``summarize(counters)`` gives the job's own summary fields."""
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     skip_ids = existing_image_ids(args.output) if args.skip_existing else frozenset()
@@ -160,8 +187,7 @@ def photo_job(job: str, args, beam_args: list[str], stream=sys.stderr, extend=No
         pcolls = p | "Photos" >> PhotoTables(args.sources, args.output, run_id, config=config, limits=ImageLimits(),
                                              attributes=args.attributes, skip_ids=skip_ids,
                                              batch_size=args.batch_size)
-        if extend:
-            extend(pcolls, run_id)
+        return [pcolls["staged"], *(extend(pcolls, run_id) if extend else [])]
 
     def photo_summary(counters, counts, seconds):
         inputs, skipped = counters.get("inputs", 0), counters.get("skipped", 0)
@@ -173,7 +199,15 @@ def photo_job(job: str, args, beam_args: list[str], stream=sys.stderr, extend=No
                 **(summarize(counters) if summarize else {})}
 
     return launch(job, build, output=args.output, workers=args.workers, beam_args=beam_args, summarize=photo_summary,
-                  tables=("images", "faces", "errors", *tables), show_progress=not args.no_progress, stream=stream)
+                  tables=("images", "faces", "errors", *tables), collection=collection,
+                  show_progress=not args.no_progress, stream=stream)
+
+
+def run_repair(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="facelake repair", description=repair.__doc__.split(":", 1)[1].strip())
+    ap.add_argument("output", metavar="OUT")
+    args = ap.parse_args(argv)
+    return {"output": args.output, **repair(args.output)}
 
 
 def main(run: Callable[[list[str] | None], dict], argv: list[str] | None, prog: str) -> int:

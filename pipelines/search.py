@@ -39,10 +39,11 @@ def run(argv: list[str] | None = None, stream=sys.stderr) -> dict:
         raise ValueError(f"collection {args.collection} does not exist in {store}")
 
     def extend(pcolls, run_id):
-        (pcolls["faces"]
-         | "BatchQueries" >> beam.BatchElements(min_batch_size=1, max_batch_size=SEARCH_BATCH)
-         | "Search" >> beam.ParDo(SearchCollection(store, args.collection, args.max_matches, args.threshold, run_id))
-         | "WriteMatches" >> WriteTable(args.output, "matches", run_id))
+        return [pcolls["faces"]
+                | "BatchQueries" >> beam.BatchElements(min_batch_size=1, max_batch_size=SEARCH_BATCH)
+                | "Search" >> beam.ParDo(SearchCollection(store, args.collection, args.max_matches, args.threshold,
+                                                          run_id))
+                | "WriteMatches" >> WriteTable(args.output, "matches", run_id)]
 
     def summarize(counters):
         return {"collection": {"id": args.collection, "store": store, "threshold": args.threshold,

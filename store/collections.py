@@ -9,6 +9,7 @@ Searches are exact (LanceDB's flat scan, squared L2) until an ANN index exists.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from pathlib import Path
 
@@ -27,6 +28,15 @@ from facelake.settings import (
 from .tables import read_faces
 
 META = "__collections"
+
+
+def table_name(collection_id: str) -> str:
+    """The LanceDB table of a collection: its id where the id is a safe folder name, else a name
+    derived from it. Every id Rekognition's pattern allows ([a-zA-Z0-9_.-]{1,255}) works, ".",
+    ".." and 255 characters (too long with ".lance" added) included."""
+    if collection_id in (".", "..") or len(collection_id) > 200 or collection_id.startswith("__"):
+        return "__c" + hashlib.sha256(collection_id.encode()).hexdigest()[:40]
+    return collection_id
 
 
 def default_store() -> str:
@@ -112,10 +122,10 @@ class CollectionStore:
         return self.db.open_table(META)
 
     def exists(self, collection_id: str) -> bool:
-        return collection_id in self._tables()
+        return table_name(collection_id) in self._tables()
 
     def create(self, collection_id: str, face_model_version: str) -> None:
-        self.db.create_table(collection_id, schema=COLLECTION_FACES)
+        self.db.create_table(table_name(collection_id), schema=COLLECTION_FACES)
         self._meta().add(pa.Table.from_pylist([{
             "collection_id": collection_id, "face_model_version": face_model_version,
             "created_at": dt.datetime.now(dt.timezone.utc)}], schema=COLLECTIONS))
@@ -123,23 +133,24 @@ class CollectionStore:
     def info(self, collection_id: str) -> dict:
         rows = self._meta().search().where(f"collection_id = {_quote([collection_id])}").limit(1).to_list()
         meta = rows[0] if rows else {"face_model_version": "", "created_at": None}
-        return {"face_count": self.db.open_table(collection_id).count_rows(),
+        return {"face_count": self.table(collection_id).count_rows(),
                 "face_model_version": meta["face_model_version"], "created_at": meta["created_at"]}
 
     def collections(self) -> list[tuple[str, str]]:
         """(collection id, face model version), sorted by id."""
+        tables = self._tables()
         meta = {r["collection_id"]: r["face_model_version"] for r in self._meta().to_arrow().to_pylist()}
-        return sorted((name, meta.get(name, "")) for name in self._tables() if name != META)
+        return sorted((cid, version) for cid, version in meta.items() if table_name(cid) in tables)
 
     def drop(self, collection_id: str) -> None:
-        self.db.drop_table(collection_id)
+        self.db.drop_table(table_name(collection_id))
         meta = self._meta()
         meta.delete(f"collection_id = {_quote([collection_id])}")
         self._purge(meta)
 
     # --- faces ---------------------------------------------------------------------------------
     def table(self, collection_id: str):
-        return self.db.open_table(collection_id)
+        return self.db.open_table(table_name(collection_id))
 
     def add(self, collection_id: str, rows: list[dict]) -> list[str]:
         """Add faces whose face_id is not there yet; returns the ids added."""

@@ -1,10 +1,7 @@
-"""Parquet tables on any fsspec filesystem: staged files, their commit, and reading them back.
+"""Parquet tables on any fsspec filesystem: paths, staged files, and reading tables back.
 
 A job's workers write their batches as files under ``OUT/_staging/<run_id>/<table>/``
-(``write_staged``); one final step (``commit``) moves the files that reached it, from bundles
-that succeeded, to ``OUT/<table>/<run_id>-NNNNN.parquet`` and removes the staging folder. A
-retried bundle's orphan file is never committed, so retries leave no duplicates; a table with
-no rows gets one empty file with the schema, so readers always find every table.
+(``write_staged``); facelake.store.commit makes them part of ``OUT/<table>/`` exactly once.
 """
 
 from __future__ import annotations
@@ -17,7 +14,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from facelake.schemas.tables import EMBEDDING_DIM, TABLES
+from facelake.models.images import configure_object_stores, storage_error
+from facelake.schemas.tables import EMBEDDING_DIM
+
+
+configure_object_stores()
 
 
 def join(base: str, *parts: str) -> str:
@@ -56,37 +57,18 @@ def remove(path: str) -> None:
         fs.rm(p, recursive=True)
 
 
-def commit(staged: list[str], output: str, table: str, run_id: str) -> list[str]:
-    """Move staged files into ``OUT/<table>/``; an empty table still gets one file with its schema."""
-    fs, _ = fsspec.core.url_to_fs(output)
-    final = []
-    for i, src in enumerate(sorted(staged)):
-        dst = join(output, table, f"{run_id}-{i:05d}.parquet")
-        fs.makedirs(join(output, table), exist_ok=True)
-        fs.mv(src, dst)
-        final.append(dst)
-    if not final:
-        dst = join(output, table, f"{run_id}-00000.parquet")
-        write_parquet(TABLES[table].empty_table(), dst)
-        final.append(dst)
-    remove(staging_folder(output, run_id, table))
-    return final
-
-
-def finish_run(output: str, run_id: str, summary: str) -> None:
-    """After a run: drop its staging folder (and ``_staging`` once empty), save its summary JSON."""
-    fs, out_path = fsspec.core.url_to_fs(output)
-    staging = join(out_path, "_staging")
-    remove(join(output, "_staging", run_id))
-    if fs.exists(staging) and not fs.ls(staging):
-        fs.rm(staging, recursive=True)
-    fs.makedirs(join(out_path, "runs"), exist_ok=True)
-    with fs.open(join(out_path, "runs", f"{run_id}.json"), "w") as f:
-        f.write(summary)
-
-
 def make_output(output: str) -> None:
+    """Create a job's OUT folder or prefix; an object-store bucket must already exist."""
     fs, path = fsspec.core.url_to_fs(output)
+    if full_uri(fs, path) != path:  # an object store
+        bucket = path.split("/", 1)[0]
+        try:
+            found = fs.exists(bucket)
+        except Exception as e:
+            raise OSError(storage_error(output, e).message.replace("cannot read", "cannot write", 1)) from None
+        if not found:
+            raise FileNotFoundError(f"the output bucket {bucket} does not exist (facelake creates folders and "
+                                    "prefixes, not buckets)")
     fs.makedirs(path, exist_ok=True)
 
 
@@ -98,10 +80,17 @@ def table_files(output: str, table: str, run_id: str = "") -> list[str]:
     return [full_uri(fs, f) for f in sorted(fs.glob(join(path, f"{run_id}*.parquet" if run_id else "*.parquet")))]
 
 
-def read_columns(path: str, columns: list[str]) -> pa.Table:
+def read_columns(path: str, columns: list[str] | None) -> pa.Table:
+    """A Parquet file's columns (all with None)."""
     fs, p = fsspec.core.url_to_fs(path)
     with fs.open(p, "rb") as fh:
         return pq.read_table(fh, columns=columns)
+
+
+def read_schema(path: str) -> pa.Schema:
+    fs, p = fsspec.core.url_to_fs(path)
+    with fs.open(p, "rb") as fh:
+        return pq.ParquetFile(fh).schema_arrow
 
 
 def existing_image_ids(output: str) -> frozenset[str]:
@@ -112,21 +101,19 @@ def existing_image_ids(output: str) -> frozenset[str]:
     return frozenset(ids)
 
 
-def table_counts(output: str, run_id: str, tables=("images", "faces", "errors")) -> dict:
-    """Rows this run committed, per table, and errors by reason (read back from the files)."""
-    fs, _ = fsspec.core.url_to_fs(output)
-    fs.invalidate_cache()  # listings cached before the run would miss its files
+def row_counts(files_by_table: dict[str, list[str]], tables: tuple[str, ...]) -> dict:
+    """Rows per table in these files (a run's staged files), and errors by reason."""
     counts, reasons = {}, Counter()
     for table in tables:
         n = 0
-        for f in table_files(output, table, f"{run_id}-"):
+        for f in files_by_table.get(table, []):
             if table == "errors":
                 rows = read_columns(f, ["reason"]).column("reason").to_pylist()
                 reasons.update(rows)
                 n += len(rows)
             else:
-                fs_, p = fsspec.core.url_to_fs(f)
-                with fs_.open(p, "rb") as fh:
+                fs, p = fsspec.core.url_to_fs(f)
+                with fs.open(p, "rb") as fh:
                     n += pq.ParquetFile(fh).metadata.num_rows
         counts[table] = n
     counts["errors_by_reason"] = dict(sorted(reasons.items()))

@@ -1,12 +1,12 @@
-"""Bulk indexing into a face collection: workers stage rows, one final step commits them.
+"""Bulk indexing into a face collection: workers stage rows, the job's commit merges them.
 
 Faces rows (from DetectFaces) become collection rows; those that miss the QualityFilter are
-counted, not indexed. Workers write the rows as Parquet under
-``<store>/_staging/<collection>/<run_id>/``; a single final step merges them into the
-collection's LanceDB table with ``merge_insert`` on face_id (insert when not there), which
-Lance commits atomically. So a failed run adds nothing, a retried bundle's orphan file is never
-read, a second run over the same inputs adds nothing (face ids are deterministic), and two
-runs into one collection at once both land (Lance retries a commit that raced another).
+counted, not indexed. Workers write the rows as Parquet under ``OUT/_staging/<run>/collection/``;
+the job's commit (facelake.store.commit) merges them into the collection's LanceDB table with
+``merge_insert`` on face_id (insert when not there), which Lance commits atomically. So a
+failed run adds nothing, a retried bundle's orphan file is never read, a second run over the
+same inputs adds nothing (face ids are deterministic), and two runs into one collection at once
+both land (Lance retries a commit that raced another).
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import apache_beam as beam
 from facelake.schemas.collections import COLLECTION_FACES, collection_face_id, external_image_id_for, image_uuid
 from facelake.schemas.rekognition import quality_reasons
 from facelake.settings import ROWS_PER_FILE
-from facelake.store.collections import CollectionStore
-from facelake.store.tables import join, remove
 
-from .parquet import WriteStaged
+from .parquet import WriteTable
 
 
 def collection_row(face: dict, collection_id: str, model_version: str, image_sha: str) -> dict:
@@ -42,32 +40,21 @@ class _ToCollectionRow(beam.DoFn):
         yield collection_row(face, self.collection_id, self.model_version, face["image_id"])
 
 
-def commit_to_collection(staged: list[str], store: str, collection_id: str, run_id: str) -> int:
-    """Merge the staged rows into the collection in one atomic commit; returns rows inserted."""
-    inserted = CollectionStore(store).merge_staged(collection_id, staged)
-    remove(join(store, "_staging", collection_id, run_id))
-    beam.metrics.Metrics.counter("facelake", "collection_inserted").inc(inserted)
-    return inserted
-
-
 class IndexIntoCollection(beam.PTransform):
-    """faces rows -> rows added to a LanceDB face collection (outputs the number inserted, once)."""
+    """faces rows -> collection rows staged under OUT/_staging/<run>/collection/, as
+    ("collection", path): the job's commit merges them into the collection."""
 
-    def __init__(self, store: str, collection_id: str, model_version: str, run_id: str,
+    def __init__(self, output: str, collection_id: str, model_version: str, run_id: str,
                  quality_filter: str = "AUTO", rows_per_file: int = ROWS_PER_FILE):
         super().__init__()
-        self.store, self.collection_id, self.model_version = store, collection_id, model_version
+        self.output, self.collection_id, self.model_version = output, collection_id, model_version
         self.run_id, self.quality_filter, self.rows_per_file = run_id, quality_filter, rows_per_file
 
     def expand(self, faces):
-        staging = join(self.store, "_staging", self.collection_id, self.run_id)
         return (faces
                 | "ToRows" >> beam.ParDo(_ToCollectionRow(self.collection_id, self.model_version, self.quality_filter))
                 # the same photo under the same file name in two folders gives the same face ids: keep one
                 | "ByFaceId" >> beam.Map(lambda row: (row["face_id"], row))
                 | "OnePerFaceId" >> beam.CombinePerKey(lambda rows: min(rows, key=lambda r: r["source_uri"]))
                 | "Rows" >> beam.Values()
-                | "Batch" >> beam.BatchElements(min_batch_size=self.rows_per_file, max_batch_size=self.rows_per_file)
-                | "Stage" >> beam.ParDo(WriteStaged(staging, COLLECTION_FACES))
-                | "Gather" >> beam.combiners.ToList()
-                | "Commit" >> beam.Map(commit_to_collection, self.store, self.collection_id, self.run_id))
+                | "Stage" >> WriteTable(self.output, "collection", self.run_id, self.rows_per_file, COLLECTION_FACES))

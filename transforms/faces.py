@@ -12,16 +12,17 @@ batched across the images of a batch.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
 from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
-from facelake.models.images import DecodedImage, ImageLimits, decode, read_uri
+from facelake.models.images import DecodedImage, ImageLimits, StoreUnreachable, decode, read_uri
 from facelake.schemas.rekognition import face_detail, parse_attributes, requested_attributes
 from facelake.schemas.tables import face_row, image_id, image_row
-from facelake.settings import IMAGES_PER_BATCH
+from facelake.settings import IMAGES_PER_BATCH, S3_UNREACHABLE_AFTER
 
 from .progress import ProgressReporter
 from .rows import error_from_exception
@@ -72,13 +73,30 @@ class ReadImage(_Reporting):
         super().__init__(run_id)
         self.limits, self.skip_ids = limits, skip_ids
 
+    def setup(self):
+        super().setup()
+        self.failed_in_a_row: Counter = Counter()  # per object store: reads that could not reach it
+        self.unreachable: dict[str, str] = {}  # object stores given up on, with the last failure
+
     def process(self, uri: str):
         _count("inputs")
+        store = uri.split("://", 1)[0] if "://" in uri else ""
+        if store in self.unreachable:  # fail at once rather than wait on a dead endpoint per input
+            yield self.error(uri, StoreUnreachable(f"cannot read {uri}: not tried, the object store stopped "
+                                                   f"answering ({self.unreachable[store]})"))
+            return
         try:
             data = read_uri(uri, self.limits.max_s3_bytes)
+        except StoreUnreachable as e:
+            self.failed_in_a_row[store] += 1
+            if store and self.failed_in_a_row[store] >= S3_UNREACHABLE_AFTER:
+                self.unreachable[store] = f"{S3_UNREACHABLE_AFTER} reads in a row failed; last: {e.message}"
+            yield self.error(uri, e)
+            return
         except Exception as e:
             yield self.error(uri, e)
             return
+        self.failed_in_a_row[store] = 0
         iid = image_id(data)
         if iid in self.skip_ids:
             _count("skipped")

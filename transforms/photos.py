@@ -14,8 +14,9 @@ from .sources import MatchImages
 
 
 class PhotoTables(beam.PTransform):
-    """pipeline root -> the images / faces / errors tables of ``sources`` under ``output``
-    (committed once, at the end); returns their PCollections for steps that follow (index, search)."""
+    """pipeline root -> the images / faces / errors rows of ``sources``, staged under ``output``;
+    returns their PCollections for steps that follow (index, search) and ``staged``, the
+    (table, file) pairs to commit (facelake.store.commit)."""
 
     def __init__(self, sources: list[str], output: str, run_id: str, *, config: AnalyzerConfig = AnalyzerConfig(),
                  limits: ImageLimits = ImageLimits(), attributes=("DEFAULT",), skip_ids: frozenset[str] = frozenset(),
@@ -30,7 +31,7 @@ class PhotoTables(beam.PTransform):
         found = matched["uris"] | "Detect" >> DetectFaces(self.run_id, self.config, self.limits, self.attributes,
                                                           self.skip_ids, self.batch_size)
         errors = (matched["errors"], found["errors"]) | "AllErrors" >> beam.Flatten()
-        found["images"] | "WriteImages" >> WriteTable(self.output, "images", self.run_id)
-        found["faces"] | "WriteFaces" >> WriteTable(self.output, "faces", self.run_id)
-        errors | "WriteErrors" >> WriteTable(self.output, "errors", self.run_id)
-        return {"images": found["images"], "faces": found["faces"], "errors": errors}
+        staged = (found["images"] | "WriteImages" >> WriteTable(self.output, "images", self.run_id),
+                  found["faces"] | "WriteFaces" >> WriteTable(self.output, "faces", self.run_id),
+                  errors | "WriteErrors" >> WriteTable(self.output, "errors", self.run_id)) | "Staged" >> beam.Flatten()
+        return {"images": found["images"], "faces": found["faces"], "errors": errors, "staged": staged}

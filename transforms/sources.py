@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import apache_beam as beam
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
+from facelake.models.images import storage_error
 from facelake.schemas.tables import error_row
 from facelake.store.tables import full_uri
 
@@ -19,18 +22,35 @@ def _hidden(path: str) -> bool:
     return path.rstrip("/").rsplit("/", 1)[-1].startswith(".")
 
 
+def _local_walk(root: str) -> Iterator[str]:
+    """Every file and special file under a local folder, following symlinked folders; a folder
+    reached twice (a link loop, or two links to one folder) is walked once."""
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        yield from (os.path.join(folder, f) for f in files if not f.startswith("."))
+
+
 def expand(source: str) -> Iterator[str]:
     """Every file a source names: itself, everything under a folder, a glob's matches, or, for a
-    path that is neither, every object whose key starts with it (an S3 prefix). Hidden files
-    (name starting with a dot) inside folders are left out."""
+    path that is neither, every object whose key starts with it (an S3 prefix). A path that
+    exists is taken literally, even with glob characters in its name. Hidden files and folders
+    (name starting with a dot) inside folders are left out; local symlinked folders are
+    followed. Special files (FIFOs, sockets, devices) are listed, so that they get an error row."""
     fs, path = fsspec.core.url_to_fs(source)
-    if GLOB_CHARS & set(path):
-        matches = [p for p in fs.glob(path) if fs.isfile(p)]
-    elif fs.isfile(path):
+    local = isinstance(fs, LocalFileSystem)
+    if fs.isfile(path) or (local and os.path.exists(path) and not os.path.isdir(path)):
         yield full_uri(fs, path)
         return
-    elif fs.isdir(path):
-        matches = [p for p in fs.find(path) if not _hidden(p)]
+    if fs.isdir(path):
+        matches = list(_local_walk(path)) if local else [p for p in fs.find(path) if not _hidden(p)]
+    elif GLOB_CHARS & set(path):
+        matches = [p for p in fs.glob(path) if not fs.isdir(p)]
     else:
         matches = [p for p in fs.find(path.rsplit("/", 1)[0] if "/" in path else path) if p.startswith(path)]
     if not matches:
@@ -51,8 +71,12 @@ class _Expand(beam.DoFn):
         except Exception as e:  # any filesystem error: the source becomes one error row
             beam.metrics.Metrics.counter("facelake", "inputs").inc()
             self.progress.add(inputs=1, errors=1)
-            reason = "NotFound" if isinstance(e, FileNotFoundError) else "Unreadable"
-            yield beam.pvalue.TaggedOutput("errors", error_row(source, "match", reason, str(e), self.run_id))
+            if isinstance(e, FileNotFoundError) and "matches no file" in str(e):
+                reason, message = "NotFound", str(e)
+            else:  # the cause as Rekognition's exception: AccessDeniedException, InvalidS3ObjectException
+                err = storage_error(source, e)
+                reason, message = err.code, err.message.replace("cannot read", "cannot list", 1)
+            yield beam.pvalue.TaggedOutput("errors", error_row(source, "match", reason, message, self.run_id))
             return
         self.progress.add(inputs=len(uris))  # display only; ReadImage counts each file once
         yield from uris
