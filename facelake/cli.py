@@ -109,11 +109,37 @@ def run(args: argparse.Namespace) -> dict:
     return resp
 
 
-def beam_job(command: str, argv: list[str]) -> int:
-    """``facelake detect`` / ``index`` / ``search`` / ``compare-libraries``: the Beam jobs of facelake.pipelines."""
+def job_log() -> str:
+    """Beam's and the workers' log (a failed bundle's traceback, ...) goes to a file, created
+    only if something is logged, so the terminal shows facelake's own one-line messages."""
     import logging
+    import tempfile
 
-    logging.getLogger().setLevel(logging.ERROR)  # Beam warns about optional GCP libraries at import
+    path = os.path.join(tempfile.gettempdir(), f"facelake-{os.getpid()}.log")
+    handler = logging.FileHandler(path, delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("apache_beam.io.gcp").setLevel(logging.ERROR)  # optional GCP libraries missing
+    return path
+
+
+def unreachable(e: BaseException) -> BaseException | None:
+    """The object-store connection failure behind an exception, if that is what it is."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    while e is not None:
+        if isinstance(e, BotoConnectionError) or "Could not connect to the endpoint" in str(e):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def beam_job(command: str, argv: list[str]) -> int:
+    """``facelake detect`` / ``index`` / ``search`` / ``compare-libraries`` / ``repair``: the Beam
+    jobs of facelake.pipelines. Every failure ends in one line on stderr (and exit 1)."""
+    log = job_log()
     from facelake.pipelines import compare, detect, index, launcher, search
     from facelake.store.commit import LeaseHeldError
 
@@ -122,7 +148,20 @@ def beam_job(command: str, argv: list[str]) -> int:
     try:
         return mains[command](argv)
     except (OSError, ValueError, LeaseHeldError) as e:
-        print(f"facelake {command}: {type(e).__name__}: {e}", file=sys.stderr)
+        cause = unreachable(e)
+        if cause is not None:
+            e = cause
+        where = f" (log: {log})" if os.path.exists(log) else ""
+        print(f"facelake {command}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}{where}",
+              file=sys.stderr)
+        return 1
+    except Exception as e:
+        cause = unreachable(e)
+        if cause is None:
+            raise
+        where = f" (log: {log})" if os.path.exists(log) else ""
+        print(f"facelake {command}: the object store did not answer: {str(cause).splitlines()[0]}{where}",
+              file=sys.stderr)
         return 1
 
 

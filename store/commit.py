@@ -305,15 +305,21 @@ class Lease:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl / 4):
-            write_atomic(self.path, self._record())
+            try:
+                write_atomic(self.path, self._record())
+            except Exception:  # the store is unreachable: the run itself will fail and say so
+                pass
 
     def release(self) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join()
-        holder = self.holder()
-        if holder is not None and holder.get("run_id") == self.run_id:
-            remove(self.path)
+        try:
+            holder = self.holder()
+            if holder is not None and holder.get("run_id") == self.run_id:
+                remove(self.path)
+        except Exception:  # an unreachable store: the lease expires by itself (TTL)
+            pass
 
     def __enter__(self):
         self.acquire()

@@ -47,6 +47,9 @@ def test_search_a_library_against_a_collection(tmp_path, insightface_images):
     ranks = pd.read_parquet(tmp_path / "loose" / "matches").sort_values("rank")
     assert loose["matches"] == 3 and list(ranks["rank"]) == [1, 2, 3]
     assert ranks.similarity.is_monotonic_decreasing
+    # the same search again into the same OUT replaces its matches, never adds beside them
+    search.run([str(queries), "--collection", "people", "--store", str(store), "--output", str(out), "--no-progress"])
+    assert len(pd.read_parquet(out / "matches")) == 1 and len(pd.read_parquet(out / "images")) == 2
 
 
 def test_compare_libraries_and_a_library_with_itself(tmp_path, insightface_images):
@@ -68,6 +71,8 @@ def test_compare_libraries_and_a_library_with_itself(tmp_path, insightface_image
     pairs = pd.read_parquet(tmp_path / "aa" / "pairs")
     assert res["pairs"] == len(pairs) == 7 * 6 // 2
     assert (pairs.face_id_a < pairs.face_id_b).all()
+    again = compare.run([str(tmp_path / "fa"), "--output", str(tmp_path / "aa"), "--threshold", "0"])
+    assert again["pairs"] == len(pd.read_parquet(tmp_path / "aa" / "pairs")) == 7 * 6 // 2  # replaced, not added
     # the ANN path gives the same pairs here (B is small, so its table is scanned exactly)
     ann = compare.run([str(tmp_path / "fa"), "--output", str(tmp_path / "ann"), "--threshold", "0", "--ann"])
     ann_pairs = pd.read_parquet(tmp_path / "ann" / "pairs")
