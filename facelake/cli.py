@@ -73,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("compare-libraries", help="face pairs of two libraries' faces tables (--help)", add_help=False)
     sub.add_parser("repair", help="finish what a killed job left in OUT (facelake repair OUT)", add_help=False)
+    sub.add_parser("serve", help="Rekognition's HTTP API on this machine (facelake serve --help)", add_help=False)
     d = sub.add_parser("detect-faces", help="detect and describe the faces of an image (DetectFaces)")
     d.add_argument("image")
     d.add_argument("--attributes", nargs="+", default=["DEFAULT"], help="DEFAULT, ALL or attribute names")
@@ -167,6 +168,10 @@ def beam_job(command: str, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        from facelake.server import main as serve
+
+        return serve(argv[1:])
     if argv[:1] and argv[0] in JOBS:
         try:
             return beam_job(argv[0], argv[1:])
