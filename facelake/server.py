@@ -1,7 +1,7 @@
 """``facelake serve``: Rekognition's HTTP API (JSON 1.1) answered by facelake's operations.
 
     facelake serve [--host 127.0.0.1] [--port 8085] [--workers N] [--store URI] [--keys FILE]
-                   [--allow-anonymous] [--tls-cert F --tls-key F] [--queue 64] [--threads N]
+                   [--allow-anonymous] [--allow-buckets B...] [--tls-cert F --tls-key F] [--queue 64] [--threads N]
 
 An ASGI app run by uvicorn. ``POST /`` with ``X-Amz-Target: RekognitionService.<Operation>``
 and a JSON body: the request is checked for its SigV4 signature (facelake.auth), converted from
@@ -27,6 +27,7 @@ import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
+from facelake.models.images import ImageLimits
 from facelake.schemas.botocore_model import service_model
 from facelake.schemas.errors import InternalServerError, RekognitionError, _make
 from facelake.schemas.wire import from_wire, to_wire
@@ -175,7 +176,9 @@ def create_app() -> RekognitionApp:
     """The app of one worker process, configured by the ``facelake serve`` that started it."""
     config = json.loads(os.environ[CONFIG_ENV])
     keys = None if config["anonymous"] else config["keys"]
-    return RekognitionApp(Context(store_uri=config["store"]), keys, config["queue"], config["threads"], url=config["url"])
+    buckets = tuple(config["buckets"]) if config["buckets"] is not None else None
+    return RekognitionApp(Context(limits=ImageLimits(s3_buckets=buckets), store_uri=config["store"]), keys,
+                          config["queue"], config["threads"], url=config["url"])
 
 
 def parse_args(argv):
@@ -189,6 +192,8 @@ def parse_args(argv):
     ap.add_argument("--store", metavar="URI", help="where collections live (default $FACELAKE_STORE or ~/.facelake/store)")
     ap.add_argument("--keys", metavar="FILE", help="ACCESS_KEY_ID SECRET_ACCESS_KEY lines (or $FACELAKE_ACCESS_KEYS)")
     ap.add_argument("--allow-anonymous", action="store_true", help="answer unsigned requests (loopback hosts only)")
+    ap.add_argument("--allow-buckets", nargs="*", metavar="BUCKET",
+                    help="the only buckets S3Object images may name (default: any the server's credentials reach)")
     ap.add_argument("--tls-cert", metavar="FILE")
     ap.add_argument("--tls-key", metavar="FILE")
     return ap.parse_args(argv)
@@ -223,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     os.environ[CONFIG_ENV] = json.dumps({"keys": keys, "anonymous": args.allow_anonymous, "store": args.store,
                                          "queue": args.queue, "threads": args.threads or None,
+                                         "buckets": args.allow_buckets,
                                          "url": f"{scheme}://{host}:{args.port}"})
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     uvicorn.run("facelake.server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,

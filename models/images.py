@@ -47,6 +47,8 @@ class ImageLimits:
     max_pixels: int = settings.MAX_IMAGE_PIXELS
     formats: tuple[str, ...] = settings.IMAGE_FORMATS
     decode_max_side: int = settings.DECODE_MAX_SIDE
+    # the buckets an Image's S3Object may name (None: any the credentials reach), e.g. for a server
+    s3_buckets: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -233,6 +235,9 @@ def read_image_param(image: dict, limits: ImageLimits = ImageLimits()) -> bytes:
     obj = image["S3Object"]
     if not isinstance(obj, dict) or not obj.get("Bucket") or not obj.get("Name"):
         raise InvalidParameterException("Image.S3Object needs Bucket and Name")
+    if limits.s3_buckets is not None and obj["Bucket"] not in limits.s3_buckets:
+        raise AccessDeniedException(f"bucket {obj['Bucket']} is not one this service may read "
+                                    f"({', '.join(limits.s3_buckets) or 'none'})")
     return read_uri(f"s3://{obj['Bucket']}/{obj['Name']}", limits.max_s3_bytes, obj.get("Version"))
 
 

@@ -321,6 +321,23 @@ def test_a_full_queue_answers_throttling_which_sdks_retry(tmp_path):
         stop(proc)
 
 
+def test_s3_images_only_from_the_allowed_buckets(s3_server, tmp_path):
+    """The server reads S3Object images with its own credentials, from --allow-buckets only."""
+    s3 = boto3.client("s3")
+    for bucket in ("allowed-photos", "private-photos"):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="me.jpg", Body=FACE.read_bytes())
+    proc, url = start(tmp_path, "--allow-buckets", "allowed-photos")  # inherits the S3 endpoint settings
+    try:
+        client = rekognition(url)
+        ok = client.detect_faces(Image={"S3Object": {"Bucket": "allowed-photos", "Name": "me.jpg"}})
+        assert len(ok["FaceDetails"]) == 1
+        with pytest.raises(client.exceptions.AccessDeniedException, match="private-photos is not one"):
+            client.detect_faces(Image={"S3Object": {"Bucket": "private-photos", "Name": "me.jpg"}})
+    finally:
+        stop(proc)
+
+
 def test_serve_refuses_to_start_without_keys_or_anonymously_off_loopback(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "FACELAKE_ACCESS_KEYS"}
     r = subprocess.run([sys.executable, "-m", "facelake.cli", "serve", "--port", str(free_port())], env=env,
