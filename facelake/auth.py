@@ -23,11 +23,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from facelake.schemas.errors import RekognitionError, _make
+from facelake.schemas.errors import error_class
 
-MissingAuthenticationTokenException = _make("MissingAuthenticationTokenException", 403)
-UnrecognizedClientException = _make("UnrecognizedClientException", 403)
-InvalidSignatureException = _make("InvalidSignatureException", 403)
+MissingAuthenticationTokenException = error_class("MissingAuthenticationTokenException", 403)
+UnrecognizedClientException = error_class("UnrecognizedClientException", 403)
+InvalidSignatureException = error_class("InvalidSignatureException", 403)
 
 MAX_SKEW = 300  # seconds, as AWS
 _AUTH = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*"
@@ -86,5 +86,3 @@ class Verifier:
                                             "provided. Check your AWS Secret Access Key and signing method.")
         return key_id
 
-
-__all__ = ["Verifier", "load_keys", "RekognitionError"]

@@ -148,21 +148,16 @@ def beam_job(command: str, argv: list[str]) -> int:
              "repair": lambda a: launcher.main(launcher.run_repair, a, "facelake repair")}
     try:
         return mains[command](argv)
-    except (OSError, ValueError, LeaseHeldError) as e:
-        cause = unreachable(e)
-        if cause is not None:
-            e = cause
-        where = f" (log: {log})" if os.path.exists(log) else ""
-        print(f"facelake {command}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}{where}",
-              file=sys.stderr)
-        return 1
     except Exception as e:
         cause = unreachable(e)
-        if cause is None:
-            raise
+        if cause is not None:
+            what = f"the object store did not answer: {str(cause).splitlines()[0]}"
+        elif isinstance(e, (OSError, ValueError, LeaseHeldError)):
+            what = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        else:
+            raise  # a bug of ours: main() says so in one line
         where = f" (log: {log})" if os.path.exists(log) else ""
-        print(f"facelake {command}: the object store did not answer: {str(cause).splitlines()[0]}{where}",
-              file=sys.stderr)
+        print(f"facelake {command}: {what}{where}", file=sys.stderr)
         return 1
 
 

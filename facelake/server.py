@@ -29,7 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from facelake.models.images import ImageLimits
 from facelake.schemas.botocore_model import service_model
-from facelake.schemas.errors import InternalServerError, RekognitionError, _make
+from facelake.schemas.errors import (
+    InternalServerError, PayloadTooLarge, RekognitionError, SerializationException, ThrottlingException,
+    UnknownOperationException)
 from facelake.schemas.wire import from_wire, to_wire
 
 from . import operations
@@ -40,9 +42,6 @@ log = logging.getLogger("facelake.server")
 TARGET_PREFIX = "RekognitionService."
 # a 5 MB image is ~6.7 MB of base64: room for it and the rest of a request
 MAX_BODY = 8 * 1024 * 1024
-ThrottlingException = _make("ThrottlingException")
-SerializationException = _make("SerializationException")
-PayloadTooLarge = _make("ImageTooLargeException", 413)
 
 
 class RekognitionApp:
@@ -56,7 +55,6 @@ class RekognitionApp:
                                        thread_name_prefix="facelake-op")
         self.slots = asyncio.Semaphore(queue)
         self.queue = queue
-        self.waiting = 0
         self.model = service_model()
         self.requests: Counter = Counter()  # (operation, status) -> count
         self.seconds: defaultdict = defaultdict(float)  # operation -> seconds spent
@@ -89,7 +87,7 @@ class RekognitionApp:
         status = 500
         try:
             if scope["method"] != "POST" or scope["path"] != "/":
-                raise UnknownOperation(f"{scope['method']} {scope['path']} is not Rekognition's API (POST /)")
+                raise UnknownOperationException(f"{scope['method']} {scope['path']} is not Rekognition's API (POST /)")
             body = await self.body(receive, headers)
             if self.verifier is not None:
                 host = headers.get("host", "")
@@ -97,7 +95,7 @@ class RekognitionApp:
                 query = scope.get("query_string", b"").decode()
                 self.verifier.verify("POST", f"{scheme}://{host}/" + (f"?{query}" if query else ""), headers, body)
             if not headers.get("x-amz-target", "").startswith(TARGET_PREFIX) or name not in self.model.operation_names:
-                raise UnknownOperation(f"unknown operation {headers.get('x-amz-target', '')!r}")
+                raise UnknownOperationException(f"unknown operation {headers.get('x-amz-target', '')!r}")
             op = self.model.operation_model(name)
             try:
                 params = json.loads(body or b"{}")
@@ -166,8 +164,6 @@ class RekognitionApp:
         lines += [f'facelake_request_seconds_total{{operation="{op}"}} {s:.6f}' for op, s in sorted(self.seconds.items())]
         return "\n".join(lines) + "\n"
 
-
-UnknownOperation = _make("UnknownOperationException")
 
 CONFIG_ENV = "FACELAKE_SERVE_CONFIG"
 

@@ -20,7 +20,7 @@ import apache_beam as beam
 
 from facelake.settings import JOIN_BATCH
 from facelake.store.collections import build_scratch_table
-from facelake.store.tables import faces_files, join, read_faces, remove
+from facelake.store.tables import column_values, faces_files, join, remove
 from facelake.transforms.parquet import WriteTable
 from facelake.transforms.search import PairsAgainst, PairsAgainstANN, read_face_rows
 
@@ -65,7 +65,7 @@ def run(argv: list[str] | None = None) -> dict:
         # a re-run replaces the pairs of library A's faces
         return launcher.launch("compare-libraries", build, output=args.output, workers=args.workers,
                                beam_args=beam_args, summarize=summarize, tables=("pairs",), key="face_id_a",
-                               keys=lambda manifest: set(read_faces(a_files)[0]), show_progress=False)
+                               keys=lambda manifest: column_values(a_files, "face_id"), show_progress=False)
     finally:
         if args.ann:
             remove(join(args.output, "_ann"))

@@ -31,8 +31,8 @@ from facelake.models.images import ImageLimits
 from facelake.models.registry import ModelRegistry
 from facelake.schemas.rekognition import ATTRIBUTE_NAMES
 from facelake.settings import IMAGES_PER_BATCH
-from facelake.store.commit import Lease, apply, prepare, read_manifest, recover, staged_keys
-from facelake.store.tables import existing_image_ids, make_output, remove, row_counts, staging_folder
+from facelake.store.commit import Lease, apply, prepare, read_manifest, recover
+from facelake.store.tables import column_values, existing_image_ids, make_output, remove, row_counts, staging_folder
 from facelake.transforms.parquet import RecordStaged
 from facelake.transforms.photos import PhotoTables
 from facelake.transforms.progress import ENV as PROGRESS_ENV
@@ -144,8 +144,8 @@ def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], list]
                    "seconds": round(seconds, 2), "runner": options.view_as(StandardOptions).runner,
                    "workers": workers, "model_versions": ModelRegistry().versions(),
                    "counters": dict(sorted(counters.items()))}
-        superseded = keys(manifest) if keys else staged_keys(manifest.get("images", []) + manifest.get("errors", []),
-                                                                "uri")
+        superseded = keys(manifest) if keys else column_values(manifest.get("images", []) + manifest.get("errors", []),
+                                                                  "uri")
         intent = prepare(output, run_id, manifest, tables, key, superseded, summary, collection)
         apply(output, intent)
     return intent["summary"]

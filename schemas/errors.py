@@ -21,20 +21,24 @@ class RekognitionError(Exception):
         return f"{self.code}: {self.message}"
 
 
-def _make(name: str, status: int = 400) -> type[RekognitionError]:
+def error_class(name: str, status: int = 400) -> type[RekognitionError]:
     return type(name, (RekognitionError,), {"code": name, "status": status, "__doc__": f"Rekognition's {name}."})
 
 
-InvalidParameterException = _make("InvalidParameterException")
-InvalidImageFormatException = _make("InvalidImageFormatException")
-ImageTooLargeException = _make("ImageTooLargeException")
-InvalidS3ObjectException = _make("InvalidS3ObjectException")
-AccessDeniedException = _make("AccessDeniedException")
-ResourceNotFoundException = _make("ResourceNotFoundException")
-ResourceAlreadyExistsException = _make("ResourceAlreadyExistsException")
-InvalidPaginationTokenException = _make("InvalidPaginationTokenException")
+InvalidParameterException = error_class("InvalidParameterException")
+InvalidImageFormatException = error_class("InvalidImageFormatException")
+ImageTooLargeException = error_class("ImageTooLargeException")
+InvalidS3ObjectException = error_class("InvalidS3ObjectException")
+AccessDeniedException = error_class("AccessDeniedException")
+ResourceNotFoundException = error_class("ResourceNotFoundException")
+ResourceAlreadyExistsException = error_class("ResourceAlreadyExistsException")
+InvalidPaginationTokenException = error_class("InvalidPaginationTokenException")
 # a request breaking the service model's constraints (pattern, length, range, enum), as AWS answers it
-ValidationException = _make("ValidationException")
+ValidationException = error_class("ValidationException")
 # an operation of Rekognition's API that facelake does not offer
-UnknownOperationException = _make("UnknownOperationException")
-InternalServerError = _make("InternalServerError", 500)
+UnknownOperationException = error_class("UnknownOperationException")
+InternalServerError = error_class("InternalServerError", 500)
+# answered by the HTTP server (facelake serve)
+ThrottlingException = error_class("ThrottlingException")
+SerializationException = error_class("SerializationException")  # a body that is not a JSON object
+PayloadTooLarge = error_class("ImageTooLargeException", 413)  # a request over the server's size limit

@@ -45,22 +45,18 @@ def _violations(value, shape, path: str, out: list[str]) -> None:
             elif v is not None:
                 _violations(v, shape.members[name], _member_path(path, name), out)
         return
-    if kind == "list":
-        if not isinstance(value, (list, tuple)):
-            out.append(f"{where} failed to satisfy constraint: Member must be a list")
+    if kind in ("list", "map"):
+        if not isinstance(value, (list, tuple) if kind == "list" else dict):
+            out.append(f"{where} failed to satisfy constraint: Member must be a {kind}")
             return
         _length(len(value), lo, hi, where, out)
-        for i, v in enumerate(value):
-            _violations(v, shape.member, f"{path}.{i + 1}.member", out)
-        return
-    if kind == "map":
-        if not isinstance(value, dict):
-            out.append(f"{where} failed to satisfy constraint: Member must be a map")
-            return
-        _length(len(value), lo, hi, where, out)
-        for k, v in value.items():
-            _violations(k, shape.key, f"{path}.{k}.key", out)
-            _violations(v, shape.value, f"{path}.{k}.value", out)
+        if kind == "list":
+            for i, v in enumerate(value):
+                _violations(v, shape.member, f"{path}.{i + 1}.member", out)
+        else:
+            for k, v in value.items():
+                _violations(k, shape.key, f"{path}.{k}.key", out)
+                _violations(v, shape.value, f"{path}.{k}.value", out)
         return
     if kind == "string":
         if not isinstance(value, str):

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from facelake.schemas.tables import TABLES
 
 from .collections import CollectionStore
-from .tables import full_uri, join, read_columns, read_schema, remove, staging_folder, table_files, write_parquet
+from .tables import full_uri, join, read_columns, remove, staging_folder, table_files, write_parquet
 
 LEASE_TTL = 60.0  # seconds a lease lasts without a heartbeat
 
@@ -120,13 +120,6 @@ def read_manifest(output: str, run_id: str) -> dict[str, list[str]]:
     return read_json(manifest_path(output, run_id))
 
 
-def staged_keys(files: list[str], key: str) -> set[str]:
-    keys: set[str] = set()
-    for f in files:
-        keys.update(v for v in read_columns(f, [key]).column(key).to_pylist() if v is not None)
-    return keys
-
-
 # --- 2. and 3. prepare the commit and write its intent record ------------------------------------------
 
 def commits_folder(output: str) -> str:
@@ -152,13 +145,12 @@ def prepare(output: str, run_id: str, staged: dict[str, list[str]], tables: tupl
             adds.append((src, join(output, table, f"{run_id}-{i:05d}.parquet")))
         kept = 0
         for old in table_files(output, table):
-            if key not in read_schema(old).names or not pc.any(
-                    pc.is_in(read_columns(old, [key]).column(key), value_set=key_array)).as_py():
+            hit = pc.is_in(read_columns(old, [key]).column(key), value_set=key_array)
+            if not pc.any(hit).as_py():
                 kept += 1
                 continue
-            deletes.append(old)
-            t = read_columns(old, None)
-            rest = t.filter(pc.invert(pc.fill_null(pc.is_in(t.column(key), value_set=key_array), False)))
+            deletes.append(old)  # read whole only when it holds superseded rows
+            rest = read_columns(old, None).filter(pc.invert(pc.fill_null(hit, False)))
             if rest.num_rows:
                 src = join(staging_folder(output, run_id), "_rewrite", table, old.rsplit("/", 1)[-1])
                 write_parquet(rest, src)
@@ -207,15 +199,15 @@ def apply(output: str, intent: dict) -> None:
     remove(staging_folder(output, intent["run_id"]))
     failpoint("after-staging")
     remove(intent_path(output, intent["run_id"]))
-    for folder in ("_staging", "_commits"):
+    _drop_empty(output, ("_staging", "_commits"))
+
+
+def _drop_empty(output: str, folders: tuple[str, ...]) -> None:
+    fs, _ = _fs(output)
+    for folder in folders:
         path = _fs(join(output, folder))[1]
         if fs.exists(path) and not fs.ls(path):
             fs.rm(path, recursive=True)
-
-
-def commit(output: str, run_id: str, staged: dict[str, list[str]], tables: tuple[str, ...], key: str,
-           keys: set[str], summary: dict, collection: dict | None = None) -> None:
-    apply(output, prepare(output, run_id, staged, tables, key, keys, summary, collection))
 
 
 def recover(output: str, running: str | None = None) -> dict:
@@ -237,8 +229,7 @@ def recover(output: str, running: str | None = None) -> dict:
             if run != running:
                 fs.rm(d, recursive=True)
                 done["staging_removed"].append(run)
-        if fs.exists(staging) and not fs.ls(staging):
-            fs.rm(staging, recursive=True)
+    _drop_empty(output, ("_staging",))
     return done
 
 

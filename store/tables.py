@@ -14,11 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from facelake.models.images import configure_object_stores, storage_error
+from facelake.models.images import storage_error  # importing it also configures s3fs (its retry budget)
 from facelake.schemas.tables import EMBEDDING_DIM
-
-
-configure_object_stores()
 
 
 def join(base: str, *parts: str) -> str:
@@ -87,18 +84,17 @@ def read_columns(path: str, columns: list[str] | None) -> pa.Table:
         return pq.read_table(fh, columns=columns)
 
 
-def read_schema(path: str) -> pa.Schema:
-    fs, p = fsspec.core.url_to_fs(path)
-    with fs.open(p, "rb") as fh:
-        return pq.ParquetFile(fh).schema_arrow
+def column_values(files: list[str], column: str) -> set[str]:
+    """The distinct non-null values of one column over Parquet files."""
+    values: set[str] = set()
+    for f in files:
+        values.update(v for v in read_columns(f, [column]).column(column).to_pylist() if v is not None)
+    return values
 
 
 def existing_image_ids(output: str) -> frozenset[str]:
     """image_ids already in OUT/images (for --skip-existing)."""
-    ids: set[str] = set()
-    for f in table_files(output, "images"):
-        ids.update(read_columns(f, ["image_id"]).column("image_id").to_pylist())
-    return frozenset(ids)
+    return frozenset(column_values(table_files(output, "images"), "image_id"))
 
 
 def row_counts(files_by_table: dict[str, list[str]], tables: tuple[str, ...]) -> dict:
