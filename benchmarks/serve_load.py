@@ -71,11 +71,39 @@ def drive(make_call, clients: int, seconds: float) -> dict:
             "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None}
 
 
+def soak(detect, pid: int, counter: list, total: int) -> None:
+    """RSS of the server process after every 1,000 of ``total`` requests (8 clients)."""
+    failed, mark, rows = [0], [1000], []
+    lock = threading.Lock()
+
+    def worker(k: int):
+        call = detect(k)
+        while counter[0] < total:
+            try:
+                call()
+            except Exception:
+                failed[0] += 1
+            with lock:
+                if counter[0] >= mark[0]:
+                    rows.append((mark[0], rss_mb(pid)))
+                    print(f"after {mark[0]} requests: RSS {rows[-1][1]:.0f} MB", flush=True)
+                    mark[0] += 1000
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(f"failed: {failed[0]}; RSS after 1,000: {rows[0][1]:.0f} MB, after {rows[-1][0]}: {rows[-1][1]:.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("photos", type=Path)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64])
+    ap.add_argument("--soak", type=int, default=0, metavar="N",
+                    help="only the memory check: N detect_faces requests from 8 clients, RSS every 1,000")
     args = ap.parse_args()
     photos = [p.read_bytes() for p in sorted(args.photos.glob("*.jpg")) if p.stat().st_size <= 5 * 1024 * 1024]
     tmp = Path(tempfile.mkdtemp())
@@ -115,6 +143,11 @@ def main() -> None:
             clients[k].search_faces_by_image(CollectionId="bench", Image={"Bytes": photos[counter[0] % len(photos)]})
         return call
 
+    if args.soak:
+        soak(detect, pid, counter, args.soak)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        return
     drive(detect, 8, 1000 / 15)  # warm: about 1,000 requests
     after_1000 = rss_mb(pid)
     served = counter[0]

@@ -6,10 +6,11 @@ Refusals use the codes AWS answers with: MissingAuthenticationTokenException (un
 UnrecognizedClientException (an unknown access key), InvalidSignatureException (a wrong
 signature, or a date more than 5 minutes off).
 
-Replays: as with AWS, a captured request could be sent again within its 5 minutes; TLS keeps it
-from being captured. Refusing a signature seen before is not done: SDK clients sending the same
-request in the same second (8 boto3 clients, one photo) sign it identically, and the replay
-check refused those legitimate requests.
+Replays (ReplayGuard): a request that changes what is stored (IndexFaces, DeleteFaces, Create/
+DeleteCollection) is refused when its signature was already used, within the 5 minutes a
+signature lives; all server processes share the record (one SQLite file). Reads are not
+checked: SDK clients sending the same read in the same second (8 boto3 clients, one photo) sign
+it identically, and a replayed read tells an eavesdropper nothing the captured exchange did not.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import datetime
 import hmac
 import re
+import sqlite3
+import threading
 import time
 
 from botocore.auth import SigV4Auth
@@ -52,9 +55,9 @@ class Verifier:
     def __init__(self, keys: dict[str, str], service: str = "rekognition"):
         self.keys, self.service = keys, service
 
-    def verify(self, method: str, url: str, headers: dict[str, str], body: bytes) -> str:
-        """The access key that signed the request; raises a RekognitionError otherwise.
-        ``headers``: lower-case names."""
+    def verify(self, method: str, url: str, headers: dict[str, str], body: bytes) -> tuple[str, str]:
+        """The access key that signed the request and its signature; raises a RekognitionError
+        otherwise. ``headers``: lower-case names."""
         auth = headers.get("authorization")
         if not auth:
             raise MissingAuthenticationTokenException("Missing Authentication Token")
@@ -84,5 +87,29 @@ class Verifier:
         if not hmac.compare_digest(expected, signature):
             raise InvalidSignatureException("The request signature we calculated does not match the signature you "
                                             "provided. Check your AWS Secret Access Key and signing method.")
-        return key_id
+        return key_id, signature
 
+
+
+class ReplayGuard:
+    """Signatures used in the last MAX_SKEW seconds (past that a request is refused as expired),
+    in a SQLite file every server process shares (``:memory:`` for one process)."""
+
+    def __init__(self, path: str = ":memory:"):
+        self.db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS used (signature TEXT PRIMARY KEY, until REAL)")
+        self.lock = threading.Lock()
+        self.purged = 0.0
+
+    def use(self, signature: str) -> None:
+        """Records ``signature``; raises InvalidSignatureException if it was used before."""
+        now = time.time()
+        with self.lock:
+            if now - self.purged > 60:
+                self.db.execute("DELETE FROM used WHERE until < ?", (now,))
+                self.purged = now
+            try:
+                self.db.execute("INSERT INTO used VALUES (?, ?)", (signature, now + 2 * MAX_SKEW))
+            except sqlite3.IntegrityError:
+                raise InvalidSignatureException("Signature already used: this request was replayed") from None

@@ -1,5 +1,5 @@
 """Rekognition's operations on face collections: create/describe/list/delete collections, and
-index, list, delete and search their faces. Shapes and errors are Rekognition's; storage is
+index, list, delete and search their faces (users: facelake.users). Shapes and errors are Rekognition's; storage is
 facelake.store's CollectionStore."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def existing(ctx: Context, collection_id: str) -> str:
     return collection_id
 
 
-@operation("CreateCollection")
+@operation("CreateCollection", changes=True)
 def create_collection(ctx: Context, *, CollectionId: str, Tags: dict | None = None) -> dict:
     if ctx.store.exists(CollectionId):
         raise errors.ResourceAlreadyExistsException(f"collection {CollectionId} already exists")
@@ -57,7 +57,7 @@ def create_collection(ctx: Context, *, CollectionId: str, Tags: dict | None = No
 def describe_collection(ctx: Context, *, CollectionId: str) -> dict:
     info = ctx.store.info(existing(ctx, CollectionId))
     out = {"FaceCount": info["face_count"], "FaceModelVersion": info["face_model_version"],
-           "CollectionARN": arn(CollectionId), "UserCount": 0}
+           "CollectionARN": arn(CollectionId), "UserCount": ctx.store.users(CollectionId).count()}
     if info["created_at"] is not None:
         out["CreationTimestamp"] = info["created_at"]
     return out
@@ -74,13 +74,13 @@ def list_collections(ctx: Context, *, NextToken: str | None = None, MaxResults: 
     return out
 
 
-@operation("DeleteCollection")
+@operation("DeleteCollection", changes=True)
 def delete_collection(ctx: Context, *, CollectionId: str) -> dict:
     ctx.store.drop(existing(ctx, CollectionId))
     return {"StatusCode": 200}
 
 
-@operation("IndexFaces")
+@operation("IndexFaces", changes=True)
 def index_faces(ctx: Context, *, CollectionId: str, Image: dict, ExternalImageId: str | None = None,
                 DetectionAttributes: list[str] | None = None, MaxFaces: int | None = None,
                 QualityFilter: str = "AUTO") -> dict:
@@ -126,13 +126,17 @@ def list_faces(ctx: Context, *, CollectionId: str, NextToken: str | None = None,
     return out
 
 
-@operation("DeleteFaces")
+@operation("DeleteFaces", changes=True)
 def delete_faces(ctx: Context, *, CollectionId: str, FaceIds: list[str]) -> dict:
     cid = existing(ctx, CollectionId)
     asked = list(dict.fromkeys(FaceIds))
-    deleted = set(ctx.store.remove(cid, asked))
-    return {"DeletedFaces": [f for f in asked if f in deleted],
-            "UnsuccessfulFaceDeletions": [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]} for f in asked if f not in deleted]}
+    users = ctx.store.users(cid)
+    with users.lock:
+        owned = {f: u for f, u in users.face_owners(asked).items() if u}  # as Rekognition: disassociate first
+        deleted = set(ctx.store.remove(cid, [f for f in asked if f not in owned]))
+    failed = [{"FaceId": f, "UserId": owned[f], "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]} if f in owned
+              else {"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]} for f in asked if f not in deleted]
+    return {"DeletedFaces": [f for f in asked if f in deleted], "UnsuccessfulFaceDeletions": failed}
 
 
 def matches(ctx: Context, cid: str, vector, max_faces: int, threshold: float, exclude: str | None = None) -> list[dict]:

@@ -42,11 +42,13 @@ class Context:
         return self.analyzer.model_versions["embedder"]
 
 
-def operation(name: str):
-    """Marks a function as Rekognition's operation ``name``."""
+def operation(name: str, changes: bool = False):
+    """Marks a function as Rekognition's operation ``name``; ``changes``: it changes what is
+    stored (so the server refuses a replay of it)."""
 
     def mark(fn):
         fn.operation_name = name
+        fn.changes_state = changes
         return fn
 
     return mark

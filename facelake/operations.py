@@ -12,15 +12,20 @@ from collections.abc import Callable
 from facelake.schemas.errors import UnknownOperationException
 from facelake.schemas.requests import check_request
 
-from . import collections, faces
+from . import collections, faces, users
 from .context import Context
 
 OPERATIONS: dict[str, Callable[..., dict]] = {
     fn.operation_name: fn
-    for module in (faces, collections)
+    for module in (faces, collections, users)
     for fn in vars(module).values()
     if callable(fn) and getattr(fn, "operation_name", None) and fn.__module__ == module.__name__
 }
+
+
+def changes_state(name: str) -> bool:
+    """Whether operation ``name`` changes what is stored."""
+    return getattr(OPERATIONS.get(name), "changes_state", False)
 
 
 def call(ctx: Context, name: str, params: dict) -> dict:

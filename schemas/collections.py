@@ -23,6 +23,32 @@ COLLECTION_FACES = pa.schema([
     ("vector", pa.list_(pa.float32(), EMBEDDING_DIM)),
 ])
 
+# the users of a collection (CreateUser, or the persons ``facelake group`` makes); ``vector``:
+# the mean of its faces' descriptors (null while it has none), what SearchUsers compares
+USERS = pa.schema([
+    ("user_id", pa.string()),
+    ("origin", pa.string()),  # "hand" (CreateUser) or "auto" (facelake group)
+    ("created_at", pa.timestamp("ms", tz="UTC")),
+    ("face_count", pa.int32()),
+    ("vector", pa.list_(pa.float32(), EMBEDDING_DIM)),
+])
+
+# face-user changes made by hand (AssociateFaces / DisassociateFaces): what grouping never undoes
+USER_EDITS = pa.schema([
+    ("face_id", pa.string()),
+    ("user_id", pa.string()),
+    ("action", pa.string()),  # "associate" or "disassociate"
+    ("at", pa.timestamp("ms", tz="UTC")),
+])
+
+# answers to requests that carried a ClientRequestToken, so a repeated request is answered the same
+REQUESTS = pa.schema([
+    ("key", pa.string()),  # operation, collection and token
+    ("params_sha256", pa.string()),
+    ("response", pa.string()),  # JSON
+    ("at", pa.timestamp("ms", tz="UTC")),
+])
+
 COLLECTIONS = pa.schema([
     ("collection_id", pa.string()),
     ("face_model_version", pa.string()),

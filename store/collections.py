@@ -21,13 +21,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS
+from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS, REQUESTS
 from facelake.settings import (
     ANN_SCRATCH_MIN_FACES, INDEX_MIN_FACES, INDEX_REFRESH_FACES, INDEX_SETTINGS, SEARCH_SETTINGS)
 
 from .tables import read_faces
+from .users import UserStore
 
 META = "__collections"
+REQUESTS_TABLE = "__requests"
 
 
 def table_name(collection_id: str) -> str:
@@ -143,10 +145,32 @@ class CollectionStore:
         return sorted((cid, version) for cid, version in meta.items() if table_name(cid) in tables)
 
     def drop(self, collection_id: str) -> None:
+        self.users(collection_id).drop()
         self.db.drop_table(table_name(collection_id))
         meta = self._meta()
         meta.delete(f"collection_id = {_quote([collection_id])}")
         self._purge(meta)
+
+    def users(self, collection_id: str) -> UserStore:
+        return UserStore(self, collection_id)
+
+    # --- answers to requests with a ClientRequestToken -------------------------------------------
+    def _requests(self):
+        if REQUESTS_TABLE not in self._tables():
+            try:
+                return self.db.create_table(REQUESTS_TABLE, schema=REQUESTS)
+            except (ValueError, OSError):  # created meanwhile
+                pass
+        return self.db.open_table(REQUESTS_TABLE)
+
+    def answered(self, key: str) -> dict | None:
+        """What was answered to the request ``key`` (operation, collection, token), if anything."""
+        rows = self._requests().search().where(f"key = {_quote([key])}").limit(1).to_list()
+        return rows[0] if rows else None
+
+    def remember(self, key: str, params_sha256: str, response: str) -> None:
+        self._requests().add(pa.Table.from_pylist([{"key": key, "params_sha256": params_sha256, "response": response,
+                                                    "at": dt.datetime.now(dt.timezone.utc)}], schema=REQUESTS))
 
     # --- faces ---------------------------------------------------------------------------------
     def table(self, collection_id: str):

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # folder -> the package it is installed as
 LAYERS = {"models": "facelake.models", "schemas": "facelake.schemas", "store": "facelake.store",
           "transforms": "facelake.transforms", "pipelines": "facelake.pipelines", "facelake": "facelake"}
-DOORS_AND_OPERATIONS = ("facelake.client", "facelake.operations", "facelake.context", "facelake.faces",
+DOORS_AND_OPERATIONS = ("facelake.client", "facelake.operations", "facelake.context", "facelake.faces", "facelake.users",
                         "facelake.collections", "facelake.cli")
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -36,17 +37,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(tmp: Path, *extra: str):
+def start(tmp: Path, *extra: str, cafile: Path | None = None):
+    """A server on a free port (``cafile``: it serves TLS with this certificate)."""
     port = free_port()
     (tmp / "keys").write_text(f"# test keys\n{KEY} {SECRET}\n")
     proc = subprocess.Popen([sys.executable, "-m", "facelake.cli", "serve", "--port", str(port), "--keys",
                              str(tmp / "keys"), "--store", str(tmp / "store"), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if cafile else 'http'}://127.0.0.1:{port}"
+    tls = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+            with urllib.request.urlopen(url + "/health", timeout=2, context=tls) as r:
                 if json.load(r) == {"status": "ok"}:
                     return proc, url
         except OSError:
@@ -74,9 +77,10 @@ def server(tmp_path_factory):
     assert code in (0, -signal.SIGTERM) and "Traceback" not in err, err[-2000:]
 
 
-def rekognition(url: str, secret: str = SECRET, key: str = KEY, **config):
+def rekognition(url: str, secret: str = SECRET, key: str = KEY, verify: Path | None = None, **config):
     return boto3.client("rekognition", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
-                        aws_secret_access_key=secret, config=Config(**config) if config else None)
+                        aws_secret_access_key=secret, verify=str(verify) if verify else None,
+                        config=Config(**config) if config else None)
 
 
 def test_boto3_with_endpoint_url(server):
@@ -92,7 +96,12 @@ def test_boto3_with_endpoint_url(server):
     face_id = client.index_faces(CollectionId="py", Image={"Bytes": face})["FaceRecords"][0]["Face"]["FaceId"]
     found = client.search_faces_by_image(CollectionId="py", Image={"Bytes": other})
     assert found["FaceMatches"][0]["Face"]["FaceId"] == face_id
+    client.create_user(CollectionId="py", UserId="astronaut")  # boto3 adds a ClientRequestToken
+    assert client.associate_faces(CollectionId="py", UserId="astronaut", FaceIds=[face_id])["UserStatus"] == "ACTIVE"
+    users = client.search_users_by_image(CollectionId="py", Image={"Bytes": other})["UserMatches"]
+    assert [u["User"]["UserId"] for u in users] == ["astronaut"]
     described = client.describe_collection(CollectionId="py")
+    assert described["UserCount"] == 1
     assert described["FaceCount"] == 1 and described["CreationTimestamp"].year >= 2026  # epoch seconds on the wire
     pages = list(client.get_paginator("list_faces").paginate(CollectionId="py", PaginationConfig={"PageSize": 1}))
     assert [f["FaceId"] for p in pages for f in p["Faces"]] == [face_id]
@@ -188,10 +197,12 @@ def raw(url: str, target: str, body: bytes, key: str = KEY, secret: str = SECRET
     return req
 
 
-def send(req: AWSRequest) -> tuple[int, dict]:
+def send(req: AWSRequest, cafile: Path | None = None) -> tuple[int, dict]:
+    """Sends a request on a new connection (``cafile``: the TLS server's certificate)."""
     r = urllib.request.Request(req.url, data=req.body, method="POST", headers=dict(req.headers.items()))
+    tls = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     try:
-        with urllib.request.urlopen(r, timeout=60) as resp:
+        with urllib.request.urlopen(r, timeout=60, context=tls) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
@@ -368,3 +379,63 @@ def test_anonymous_on_loopback_when_asked(tmp_path):
     finally:
         stop(proc)
     shutil.rmtree(tmp_path / "store", ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """Two server processes with a self-signed certificate for 127.0.0.1 and a 2-second read timeout."""
+    tmp = tmp_path_factory.mktemp("tls")
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    proc, url = start(tmp, "--tls-cert", str(cert), "--tls-key", str(key), "--read-timeout", "2", "--workers", "2",
+                      cafile=cert)
+    yield url, cert
+    stop(proc)
+
+
+def test_tls_with_the_operators_certificate(tls_server):
+    url, cert = tls_server
+    client = rekognition(url, verify=cert)
+    assert len(client.detect_faces(Image={"Bytes": FACE.read_bytes()})["FaceDetails"]) == 1
+    with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|SSL"):  # a client that does not trust it
+        rekognition(url, retries={"max_attempts": 1}).list_collections()
+    with pytest.raises(OSError):  # plain HTTP on the TLS port gets no answer
+        send(raw(url.replace("https", "http"), "RekognitionService.ListCollections", b"{}"))
+
+
+def test_slow_clients_are_cut_off(tls_server):
+    url, cert = tls_server
+    host, port = url.removeprefix("https://").split(":")
+    tls = ssl.create_default_context(cafile=str(cert))
+
+    def connect():
+        return tls.wrap_socket(socket.create_connection((host, int(port)), timeout=30), server_hostname=host)
+
+    with connect() as s:  # headers that never end
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        started = time.time()
+        assert s.recv(4096) == b"" and time.time() - started < 10  # closed after the read timeout
+    with connect() as s:  # a body that never comes
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: RekognitionService.DetectFaces\r\n"
+                  b"Content-Length: 1000\r\n\r\n{")
+        answer = s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408") and b"RequestTimeoutException" in answer
+    assert rekognition(url, verify=cert).list_collections()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_replayed_requests_that_change_the_store_are_refused(tls_server):
+    url, cert = tls_server
+    create = raw(url, "RekognitionService.CreateCollection", b'{"CollectionId": "replayed"}')
+    # the same signed request six times, each on a new connection to either of the two processes
+    answers = [send(create, cert) for _ in range(6)]
+    assert sorted(status for status, _ in answers) == [200] + [403] * 5
+    assert all(b["__type"] == "InvalidSignatureException" and "replayed" in b["message"] for st, b in answers if st == 403)
+    assert rekognition(url, verify=cert).describe_collection(CollectionId="replayed")["FaceCount"] == 0
+    # identical reads are what concurrent SDK clients send in the same second: they are answered
+    read = raw(url, "RekognitionService.ListCollections", b"{}")
+    assert send(read, cert)[0] == send(read, cert)[0] == 200
+    time.sleep(1.1)  # a new signature of the same kind of call (a later second) is a new request
+    status, body = send(raw(url, "RekognitionService.DeleteCollection", b'{"CollectionId": "replayed"}'), cert)
+    assert status == 200 and body["StatusCode"] == 200

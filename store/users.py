@@ -1,0 +1,171 @@
+"""The users of a collection in LanceDB: a users table (one row per user, with the mean of its
+faces' descriptors as its match vector), the faces table's ``user_id`` column (the one record
+of which face belongs to whom) and a table of the changes made by hand.
+
+Table names derive from the collection id with a prefix no collection table has ("__u", "__e"),
+so no collection id can collide with them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections import defaultdict
+
+import numpy as np
+import pyarrow as pa
+
+from facelake.schemas.collections import USER_EDITS, USERS
+
+_LOCKS: defaultdict = defaultdict(threading.RLock)  # (store, collection) -> lock
+
+
+def _quote(values) -> str:
+    # ids reaching here have been checked against Rekognition's patterns: no quotes inside
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def users_table_name(collection_id: str) -> str:
+    return "__u" + hashlib.sha256(collection_id.encode()).hexdigest()[:40]
+
+
+def edits_table_name(collection_id: str) -> str:
+    return "__e" + hashlib.sha256(collection_id.encode()).hexdigest()[:40]
+
+
+class UserStore:
+    """One collection's users. ``lock``: held around a read-check-write of users in this process
+    (other processes' writes are reconciled by ``refresh``, which recounts from the faces)."""
+
+    def __init__(self, store, collection_id: str):
+        self.store, self.collection_id = store, collection_id
+        self.lock = _LOCKS[(store.uri, collection_id)]
+
+    # --- tables --------------------------------------------------------------------------------
+    def _open(self, name: str, schema: pa.Schema):
+        if name not in self.store._tables():
+            try:
+                return self.store.db.create_table(name, schema=schema)
+            except (ValueError, OSError):  # created meanwhile by another writer
+                pass
+        return self.store.db.open_table(name)
+
+    def table(self):
+        return self._open(users_table_name(self.collection_id), USERS)
+
+    def edits_table(self):
+        return self._open(edits_table_name(self.collection_id), USER_EDITS)
+
+    def faces(self):
+        return self.store.table(self.collection_id)
+
+    def drop(self) -> None:
+        tables = self.store._tables()
+        for name in (users_table_name(self.collection_id), edits_table_name(self.collection_id)):
+            if name in tables:
+                self.store.db.drop_table(name)
+
+    # --- users ---------------------------------------------------------------------------------
+    def get(self, user_ids: list[str]) -> dict[str, dict]:
+        if not user_ids:
+            return {}
+        rows = self.table().search().where(f"user_id IN ({_quote(user_ids)})").limit(len(user_ids)).to_list()
+        return {r["user_id"]: r for r in rows}
+
+    def count(self) -> int:
+        return self.table().count_rows()
+
+    def all(self, columns: list[str] | None = None) -> pa.Table:
+        return self.table().to_arrow().select(columns or USERS.names)
+
+    def page(self, offset: int, limit: int) -> tuple[list[dict], bool]:
+        """Users ordered by user_id from ``offset``; also whether more follow."""
+        users = self.all(["user_id", "face_count"]).sort_by("user_id")
+        return users.slice(offset, limit).to_pylist(), offset + limit < len(users)
+
+    def create(self, rows: list[dict]) -> None:
+        """New users: dicts of user_id, origin, and optionally face_count and vector."""
+        now = _now()
+        self.table().add(pa.Table.from_pylist(
+            [{"created_at": now, "face_count": 0, "vector": None, **r} for r in rows], schema=USERS))
+
+    def delete(self, user_ids: list[str]) -> None:
+        """Users removed; their faces belong to no one."""
+        if user_ids:
+            self.faces().update(where=f"user_id IN ({_quote(user_ids)})", values={"user_id": None})
+            self.table().delete(f"user_id IN ({_quote(user_ids)})")
+
+    # --- faces ---------------------------------------------------------------------------------
+    def face_owners(self, face_ids: list[str]) -> dict[str, str | None]:
+        """The user of each face that exists (None: no user)."""
+        if not face_ids:
+            return {}
+        rows = (self.faces().search().select(["face_id", "user_id"]).where(f"face_id IN ({_quote(face_ids)})")
+                .limit(len(face_ids)).to_list())
+        return {r["face_id"]: r["user_id"] for r in rows}
+
+    def assign(self, owners: dict[str, str | None]) -> None:
+        """Set the user of each face (face_id -> user_id or None), then recount the users touched."""
+        if not owners:
+            return
+        before = self.face_owners(list(owners))
+        update = pa.table({"face_id": pa.array(list(owners), pa.string()),
+                           "user_id": pa.array(list(owners.values()), pa.string())})
+        self.faces().merge_insert("face_id").when_matched_update_all().execute(update)
+        self.refresh({u for u in list(before.values()) + list(owners.values()) if u})
+
+    def refresh(self, user_ids: set[str]) -> None:
+        """Recount the faces and recompute the match vector (the mean descriptor) of these users."""
+        if not user_ids:
+            return
+        ids = sorted(user_ids)
+        faces = (self.faces().search().select(["user_id", "vector"]).where(f"user_id IN ({_quote(ids)})")
+                 .limit(None).to_arrow())
+        stats = match_vectors(faces)
+        rows = [{"user_id": u, "face_count": stats[u][0] if u in stats else 0,
+                 "vector": stats[u][1] if u in stats else None} for u in ids]
+        update = pa.Table.from_pylist(rows, schema=pa.schema([USERS.field("user_id"), USERS.field("face_count"),
+                                                              USERS.field("vector")]))
+        # a user left without faces has a null vector (not a vector of another length)
+        self.table().merge_insert("user_id").when_matched_update_all().execute(update, on_bad_vectors="null")
+
+    def nearest(self, vector: np.ndarray, k: int, max_distance: float,
+                exclude: str | None = None) -> list[tuple[dict, float]]:
+        """Up to k users whose match vector lies within max_distance of ``vector``, nearest first."""
+        query = self.table().search(np.asarray(vector, np.float32)).metric("l2").limit(k + 1)
+        out = []
+        for row in query.to_list():
+            d = float(np.sqrt(max(row.pop("_distance"), 0.0)))
+            if row["user_id"] != exclude and d <= max_distance:
+                out.append((row, d))
+        return out[:k]
+
+    # --- hand edits ----------------------------------------------------------------------------
+    def record_edits(self, face_ids: list[str], user_id: str, action: str) -> None:
+        if face_ids:
+            now = _now()
+            self.edits_table().add(pa.Table.from_pylist(
+                [{"face_id": f, "user_id": user_id, "action": action, "at": now} for f in face_ids], schema=USER_EDITS))
+
+    def edits(self) -> pa.Table:
+        return self.edits_table().to_arrow()
+
+
+def match_vectors(faces: pa.Table) -> dict[str, tuple[int, list[float]]]:
+    """user_id -> (face count, mean descriptor) for a table of user_id and vector."""
+    if not len(faces):
+        return {}
+    users = faces.column("user_id").to_numpy(zero_copy_only=False)
+    vecs = np.asarray(faces.column("vector").combine_chunks().flatten().to_numpy()).reshape(len(faces), -1)
+    order = np.argsort(users, kind="stable")
+    users, vecs = users[order], vecs[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    sums = np.add.reduceat(vecs.astype(np.float64), starts, axis=0)
+    counts = np.diff(np.r_[starts, len(users)])
+    return {users[s]: (int(c), (sums[i] / c).astype(np.float32).tolist()) for i, (s, c) in enumerate(zip(starts, counts))}
+
