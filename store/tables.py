@@ -36,6 +36,15 @@ def write_parquet(table: pa.Table, path: str) -> None:
         pq.write_table(table, f, compression="zstd")
 
 
+def replace_parquet(table: pa.Table, path: str) -> None:
+    """Write a whole table as one file at ``path``, replacing what was there in one step (a
+    rename locally, one object PUT on a store): readers see the old file or the new, never part."""
+    fs, p = fsspec.core.url_to_fs(path)
+    tmp = f"{p.rsplit('/', 1)[0]}/.{uuid.uuid4().hex}.tmp"
+    write_parquet(table, full_uri(fs, tmp))
+    fs.mv(tmp, p)
+
+
 def staging_folder(output: str, run_id: str, *parts: str) -> str:
     return join(output, "_staging", run_id, *parts)
 

@@ -1,0 +1,281 @@
+"""``facelake group``: every face of a collection grouped into persons (users made automatically).
+
+    facelake group --collection ID [--store URI] [--output OUT] [--min-faces 2] [--threshold 93]
+                   [--prefix person-] [--rebuild] [--sheet persons.jpg]
+
+Persons are users whose origin is "auto", with ids PREFIX + a six-digit number. The grouping
+(models/grouping.py) leaves alone every face a person touched by hand (associated or
+disassociated) and every face of a user made by hand (CreateUser): no run, ``--rebuild``
+included, changes them. What it would change there is written as suggestions instead.
+
+A run without ``--rebuild`` is incremental: existing persons keep their faces, and only faces
+belonging to no one are grouped, joining an existing person when their group's centroid comes
+close enough or forming new persons. ``--rebuild`` regroups every automatic face; a new group
+keeps the id of the old person it shares most faces with.
+
+OUT (optional) gets ``persons/persons.parquet`` (user_id, origin, face_count,
+representative_face_id, image_count) and ``suggestions/suggestions.parquet`` (kind,
+user_id, other_user_id, similarity, face_count), each replaced whole; ``--sheet`` writes a
+contact sheet: one row of face crops per person, largest persons first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from facelake.models.grouping import GroupSettings, cluster, knn_graph
+from facelake.schemas.rekognition import distance_for_similarity, similarity
+from facelake.store.collections import CollectionStore
+from facelake.store.tables import join, replace_parquet
+from facelake.store.users import match_vectors
+
+PERSONS = pa.schema([
+    ("user_id", pa.string()), ("origin", pa.string()), ("face_count", pa.int32()),
+    ("representative_face_id", pa.string()), ("image_count", pa.int32()),
+])
+SUGGESTIONS = pa.schema([
+    ("kind", pa.string()),  # "merge": the two look like one person; "split": the user looks like several
+    ("user_id", pa.string()), ("other_user_id", pa.string()), ("similarity", pa.float32()),
+    ("face_count", pa.int32()),
+])
+FACE_COLUMNS = ["face_id", "image_id", "user_id", "vector", "source_uri", "bounding_box"]
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="facelake group", description="Group a collection's faces into persons.")
+    ap.add_argument("--collection", required=True)
+    ap.add_argument("--store", metavar="URI", help="default $FACELAKE_STORE or ~/.facelake/store")
+    ap.add_argument("--output", metavar="OUT", help="where persons/ and suggestions/ tables go")
+    ap.add_argument("--min-faces", type=int, default=GroupSettings.min_faces, help="smallest person (default 2)")
+    ap.add_argument("--threshold", type=float, default=round(similarity(GroupSettings.merge_distance), 1),
+                    help="similarity (0-100) two groups' centroids need to merge (default %(default)s)")
+    ap.add_argument("--prefix", default="person-", help="ids of the persons made (default person-)")
+    ap.add_argument("--rebuild", action="store_true", help="regroup every automatic face, not just new ones")
+    ap.add_argument("--sheet", metavar="FILE.jpg", help="also write a contact sheet of the persons")
+    args = ap.parse_args(argv)
+    if not re.fullmatch(r"[a-zA-Z0-9_.\-:]{1,100}", args.prefix):
+        ap.error("--prefix: letters, digits and _.-: only (a user id's characters), at most 100")
+    if args.min_faces < 1 or not 0 < args.threshold < 100:
+        ap.error("--min-faces must be >= 1 and --threshold between 0 and 100")
+    return args
+
+
+@dataclass
+class Grouped:
+    summary: dict  # what the run did, printed as JSON
+    tables: dict[str, pa.Table]  # persons and suggestions, for OUT
+    faces: pa.Table  # the collection's faces (FACE_COLUMNS) ...
+    owner: np.ndarray  # ... and each one's user after the run (None: no one)
+
+
+def group(store: CollectionStore, collection_id: str, settings: GroupSettings, prefix: str = "person-",
+          rebuild: bool = False) -> Grouped:
+    """Group the collection's faces and store the persons."""
+    started = time.time()
+    users = store.users(collection_id)
+    faces = store.table(collection_id).to_arrow().select(FACE_COLUMNS)
+    ids = faces.column("face_id").to_numpy(zero_copy_only=False)
+    owner = faces.column("user_id").to_numpy(zero_copy_only=False)
+    x = np.asarray(faces.column("vector").combine_chunks().flatten().to_numpy(), np.float32).reshape(len(ids), -1)
+    origin = dict(zip(*[users.all(["user_id", "origin"]).column(c).to_pylist() for c in ("user_id", "origin")]))
+    edited = set(users.edits().column("face_id").to_pylist())
+    by_hand = np.array([(f in edited) or (u is not None and origin.get(u) != "auto") for f, u in zip(ids, owner)],
+                       bool)
+    free = np.flatnonzero(~by_hand)  # the faces this run may group
+
+    # existing persons as fixed groups (incremental), or nothing fixed (rebuild)
+    persons = sorted({u for u in owner[free] if u is not None})
+    number = {u: i for i, u in enumerate(persons)}
+    fixed = np.array([-1 if rebuild or u is None else number[u] for u in owner[free]], np.int64)
+    xs = x[free]
+    if rebuild or not (fixed >= 0).any():
+        idx, dist = knn_graph(xs, settings.neighbours, settings.cell_size, settings.probe)
+    else:  # only the faces belonging to no one need neighbours
+        todo = np.flatnonzero(fixed < 0)
+        idx = np.full((len(xs), settings.neighbours), -1, np.int64)
+        dist = np.full((len(xs), settings.neighbours), np.inf, np.float32)
+        near, d = knn_graph(xs, settings.neighbours, settings.cell_size, settings.probe, queries=xs[todo])
+        d[near == todo[:, None]] = np.inf  # a face is not its own neighbour
+        near[near == todo[:, None]] = -1
+        idx[todo], dist[todo] = near, d
+    labels = cluster(xs, idx, dist, settings, fixed=None if rebuild else fixed)
+    new_owner = name_groups(labels, owner[free], persons, prefix, rebuild, set(origin))
+
+    moved = np.flatnonzero(new_owner != owner[free])
+    changed = {ids[free][i]: new_owner[i] for i in moved}
+    made = sorted({u for u in new_owner if u is not None} - set(origin))
+    gone = sorted(set(persons) - set(new_owner))
+    write(users, changed, {owner[free][i] for i in moved if owner[free][i] is not None}, made, gone)
+
+    all_owner = owner.copy()
+    all_owner[free] = new_owner
+    tables = {"persons": persons_table(ids, faces.column("image_id").to_numpy(zero_copy_only=False), all_owner,
+                                       x, origin),
+              "suggestions": suggestions(x, all_owner, origin, settings)}
+    assigned = int(sum(1 for u in new_owner if u is not None))
+    summary = {"collection": collection_id, "faces": len(ids), "hand_faces": int(by_hand.sum()),
+            "grouped_faces": assigned, "unassigned_faces": len(free) - assigned,
+            "persons": len({u for u in new_owner if u is not None}), "persons_made": len(made),
+            "persons_removed": len(gone), "faces_changed": len(changed), "rebuild": rebuild,
+            "seconds": round(time.time() - started, 2)}
+    return Grouped(summary, tables, faces, all_owner)
+
+
+def name_groups(labels: np.ndarray, old: np.ndarray, persons: list[str], prefix: str, rebuild: bool,
+                taken: set[str]) -> np.ndarray:
+    """A user id per face from its group label: an existing person's id where the group is that
+    person (kept fixed, or, on rebuild, the old person it shares most faces with), else a new id."""
+    out = np.full(len(labels), None, object)
+    if not rebuild:
+        for i, label in enumerate(labels):
+            if 0 <= label < len(persons):
+                out[i] = persons[label]
+    else:
+        overlap: dict[tuple, int] = {}
+        for label, person in zip(labels, old):
+            if label >= 0 and person is not None:
+                overlap[(label, person)] = overlap.get((label, person), 0) + 1
+        named, used = {}, set()
+        for (label, person), _ in sorted(overlap.items(), key=lambda kv: -kv[1]):
+            if label not in named and person not in used:
+                named[label] = person
+                used.add(person)
+        for i, label in enumerate(labels):
+            if label in named:
+                out[i] = named[label]
+    numbers = [int(m.group(1)) for u in taken if (m := re.fullmatch(re.escape(prefix) + r"(\d+)", u))]
+    next_number = max(numbers, default=0) + 1
+    fresh: dict[int, str] = {}
+    for i, label in enumerate(labels):
+        if label >= 0 and out[i] is None:
+            if label not in fresh:
+                fresh[label], next_number = f"{prefix}{next_number:06d}", next_number + 1
+            out[i] = fresh[label]
+    return out
+
+
+def write(users, changed: dict, left: set[str], made: list[str], gone: list[str]) -> None:
+    """Store the new persons and the faces' new owners (``left``: persons faces moved from), then
+    recount every person touched."""
+    with users.lock:
+        if made:
+            users.create([{"user_id": u, "origin": "auto"} for u in made])
+        if changed:
+            update = pa.table({"face_id": pa.array(list(changed), pa.string()),
+                               "user_id": pa.array(list(changed.values()), pa.string())})
+            users.faces().merge_insert("face_id").when_matched_update_all().execute(update)
+        if gone:
+            users.delete(gone)
+        users.refresh((set(made) | {u for u in changed.values() if u} | left) - set(gone))
+
+
+def persons_table(ids, image_ids, owner, x, origin) -> pa.Table:
+    rows = []
+    if len(ids):
+        owned = np.array([u is not None for u in owner])
+        t = pa.table({"user_id": pa.array(owner[owned].tolist(), pa.string()),
+                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(x[owned].ravel()), x.shape[1])})
+        means = match_vectors(t)
+        members: dict[str, list[int]] = {}
+        for i in np.flatnonzero(owned):
+            members.setdefault(owner[i], []).append(i)
+        for user, faces in members.items():
+            d = np.linalg.norm(x[faces] - np.asarray(means[user][1]), axis=1)
+            rows.append({"user_id": user, "origin": origin.get(user, "auto"), "face_count": len(faces),
+                         "representative_face_id": ids[faces[int(d.argmin())]],
+                         "image_count": len(set(image_ids[faces]))})
+    rows.sort(key=lambda r: (-r["face_count"], r["user_id"]))
+    return pa.Table.from_pylist(rows, schema=PERSONS)
+
+
+def suggestions(x, owner, origin, settings: GroupSettings) -> pa.Table:
+    """What grouping would change about users made by hand: a hand user and another user whose
+    centroids are close enough to merge; a hand user whose faces fall into several groups."""
+    members: dict[str, list[int]] = {}
+    for i, u in enumerate(owner):
+        if u is not None:
+            members.setdefault(u, []).append(i)
+    if not members:
+        return pa.Table.from_pylist([], schema=SUGGESTIONS)
+    names = sorted(members)
+    means = np.stack([x[members[u]].mean(0) for u in names])
+    hand = [i for i, u in enumerate(names) if origin.get(u) != "auto"]
+    rows = []
+    for i in hand:
+        d = np.linalg.norm(means - means[i], axis=1)
+        for j in np.flatnonzero(d <= settings.merge_distance):
+            if j != i and not (j in hand and j < i):
+                rows.append({"kind": "merge", "user_id": names[i], "other_user_id": names[j],
+                             "similarity": similarity(float(d[j])), "face_count": len(members[names[j]])})
+        faces = members[names[i]]
+        if len(faces) >= 2 * settings.min_faces:
+            sub = x[faces]
+            idx, dist = knn_graph(sub, settings.neighbours, settings.cell_size, settings.probe)
+            labels = cluster(sub, idx, dist, settings)
+            parts = np.unique(labels[labels >= 0])
+            if len(parts) > 1:
+                rows.append({"kind": "split", "user_id": names[i], "other_user_id": None,
+                             "similarity": None, "face_count": len(faces)})
+    return pa.Table.from_pylist(rows, schema=SUGGESTIONS)
+
+
+def contact_sheet(path: str, grouped: Grouped, max_persons: int = 40, per_person: int = 12, tile: int = 96) -> None:
+    """One row of face crops per person (largest first), each row headed by the person's id;
+    faces whose photo cannot be read (indexed from bytes, or gone) are grey tiles."""
+    import fsspec
+    from PIL import Image, ImageDraw
+
+    from facelake.models.images import ImageLimits, load
+
+    owner, faces = grouped.owner, grouped.faces
+    persons = grouped.tables["persons"].to_pylist()[:max_persons]
+    uris = faces.column("source_uri").to_pylist()
+    boxes = faces.column("bounding_box").to_pylist()
+    label_w = 150
+    sheet = Image.new("RGB", (label_w + per_person * tile, max(1, len(persons)) * tile), "white")
+    draw = ImageDraw.Draw(sheet)
+    cache: dict[str, Image.Image | None] = {}
+    for row, person in enumerate(persons):
+        draw.text((6, row * tile + tile // 2 - 12), f"{person['user_id']}\n{person['face_count']} faces", fill="black")
+        for col, i in enumerate(np.flatnonzero(owner == person["user_id"])[:per_person]):
+            crop = Image.new("RGB", (tile, tile), (200, 200, 200))
+            uri = uris[i]
+            if uri and uri not in cache:
+                try:
+                    cache[uri] = Image.fromarray(load(uri, ImageLimits(max_bytes=ImageLimits().max_s3_bytes)).rgb)
+                except Exception:  # an unreadable photo gets a grey tile; the sheet is still made
+                    cache[uri] = None
+            photo = cache.get(uri) if uri else None
+            if photo is not None:
+                b, (w, h) = boxes[i], photo.size
+                crop = photo.crop((int(b["left"] * w), int(b["top"] * h), int((b["left"] + b["width"]) * w),
+                                   int((b["top"] + b["height"]) * h))).resize((tile, tile))
+            sheet.paste(crop, (label_w + col * tile, row * tile))
+    fs, p = fsspec.core.url_to_fs(path)
+    with fs.open(p, "wb") as f:
+        sheet.save(f, "JPEG", quality=88)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    store = CollectionStore(args.store)
+    if not store.exists(args.collection):
+        print(f"facelake group: collection {args.collection} does not exist in {store.uri}", file=sys.stderr)
+        return 1
+    settings = GroupSettings(merge_distance=distance_for_similarity(args.threshold), min_faces=args.min_faces)
+    grouped = group(store, args.collection, settings, args.prefix, args.rebuild)
+    if args.output:
+        for name, table in grouped.tables.items():
+            replace_parquet(table, join(args.output, name, f"{name}.parquet"))
+    if args.sheet:
+        contact_sheet(args.sheet, grouped)
+    print(json.dumps(grouped.summary, indent=2))
+    return 0

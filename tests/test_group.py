@@ -1,0 +1,126 @@
+"""facelake group: faces grouped into persons, incrementally and on --rebuild, never undoing
+what a person did by hand; persons and suggestions tables; a contact sheet of real photos."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+import facelake
+from facelake.pipelines import group
+from facelake.schemas.collections import COLLECTION_FACES
+from facelake.store.collections import CollectionStore
+
+from conftest import ROOT
+
+
+def add_faces(store: CollectionStore, collection: str, centre: np.ndarray, n: int, rng) -> list[str]:
+    """n faces of one synthetic person: descriptors scattered around ``centre`` (face-to-face
+    distances near 0.3, as one person's photos; persons lie about 1.1 apart)."""
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    store.add(collection, [{name: None for name in COLLECTION_FACES.names} | {
+        "face_id": f, "image_id": str(uuid.uuid4()), "confidence": 99.0, "model_version": "test",
+        "bounding_box": {"width": .5, "height": .5, "left": .2, "top": .2},
+        "vector": (centre + rng.normal(0, 0.02, centre.shape)).astype(np.float32).tolist()} for f in ids])
+    return ids
+
+
+def owners(client, collection: str) -> dict[str, str | None]:
+    pages = client.get_paginator("list_faces").paginate(CollectionId=collection)
+    return {f["FaceId"]: f.get("UserId") for p in pages for f in p["Faces"]}
+
+
+def run(store_uri: str, *args: str) -> dict:
+    grouped = group.group(CollectionStore(store_uri), "lib", group.GroupSettings(), rebuild="--rebuild" in args)
+    return grouped.summary
+
+
+def test_grouping_is_incremental_and_never_undoes_hand_corrections(tmp_path):
+    uri = str(tmp_path / "store")
+    client = facelake.client(store=uri)
+    client.create_collection(CollectionId="lib")
+    store, rng = CollectionStore(uri), np.random.default_rng(1)
+    centres = rng.normal(0, 0.07, (7, 128))
+    people = [add_faces(store, "lib", centres[k], 8, rng) for k in range(5)]
+
+    first = run(uri)
+    assert first["persons"] == 5 and first["grouped_faces"] == 40 and first["unassigned_faces"] == 0
+    owner = owners(client, "lib")
+    person = [owner[faces[0]] for faces in people]
+    assert sorted(person) == [f"person-{i:06d}" for i in range(1, 6)]
+    assert all(owner[f] == person[k] for k, faces in enumerate(people) for f in faces)
+    assert client.describe_collection(CollectionId="lib")["UserCount"] == 5
+
+    # by hand: three of person 0's faces move to a user made by hand; one of person 1's is taken off
+    alice, loose = people[0][:3], people[1][0]
+    client.disassociate_faces(CollectionId="lib", UserId=person[0], FaceIds=alice)
+    client.create_user(CollectionId="lib", UserId="alice")
+    assert len(client.associate_faces(CollectionId="lib", UserId="alice", FaceIds=alice)["AssociatedFaces"]) == 3
+    client.disassociate_faces(CollectionId="lib", UserId=person[1], FaceIds=[loose])
+    # new faces: more of person 2, and a new person
+    more, newcomer = add_faces(store, "lib", centres[2], 4, rng), add_faces(store, "lib", centres[5], 3, rng)
+
+    for args in ((), ("--rebuild",), ()):
+        summary = run(uri, *args)
+        owner = owners(client, "lib")
+        assert [owner[f] for f in alice] == ["alice"] * 3, args  # hand work stays
+        assert owner[loose] is None, args
+        assert all(owner[f] == person[0] for f in people[0][3:]), args  # the rest keep their person's id
+        assert all(owner[f] == person[2] for f in people[2] + more), args
+        assert len({owner[f] for f in newcomer}) == 1 and owner[newcomer[0]] == "person-000006", args
+        assert summary["hand_faces"] == 4 and summary["persons"] == 6, args
+    assert summary["faces_changed"] == 0  # a run with nothing new changes nothing
+
+    grouped = group.group(CollectionStore(uri), "lib", group.GroupSettings())
+    persons = grouped.tables["persons"].to_pylist()
+    assert {p["user_id"]: p["face_count"] for p in persons}[person[2]] == 12
+    assert {p["user_id"]: p["origin"] for p in persons}["alice"] == "hand"
+    merges = [s for s in grouped.tables["suggestions"].to_pylist() if s["kind"] == "merge"]
+    assert [(s["user_id"], s["other_user_id"]) for s in merges] == [("alice", person[0])]  # suggested, not done
+    users = {u["UserId"]: u["UserStatus"] for u in client.list_users(CollectionId="lib")["Users"]}
+    assert set(users) == set(person) | {"alice", "person-000006"}
+
+
+def test_look_alikes_are_not_chained_into_one_person(tmp_path):
+    """A chain of faces, each close to the next, from one person's cloud to another's: single
+    link joins them (each step is under 0.6); centroid linkage keeps two persons."""
+    uri = str(tmp_path / "store")
+    facelake.client(store=uri).create_collection(CollectionId="lib")
+    store, rng = CollectionStore(uri), np.random.default_rng(2)
+    a = rng.normal(0, 0.07, 128)
+    b = a + rng.normal(0, 0.07, 128) * 0.9  # about 0.75 from a
+    add_faces(store, "lib", a, 20, rng)
+    add_faces(store, "lib", b, 20, rng)
+    for t in np.linspace(0.2, 0.8, 6):  # a bridge: steps of about 0.1 to 0.2, each well under 0.6
+        add_faces(store, "lib", a + t * (b - a), 1, rng)
+    summary = run(uri)
+    assert summary["persons"] == 2
+
+
+def test_group_command_on_real_photos_with_tables_and_a_sheet(tmp_path):
+    store, out, sheet = tmp_path / "store", tmp_path / "out", tmp_path / "persons.jpg"
+    cmd = [sys.executable, "-m", "facelake.cli"]
+    r = subprocess.run([*cmd, "index", str(ROOT / "samples"), "--collection", "photos", "--store", str(store),
+                        "--create"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run([*cmd, "group", "--collection", "photos", "--store", str(store), "--output", str(out),
+                        "--sheet", str(sheet)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout)
+    assert summary["persons"] == 1 and summary["grouped_faces"] == 2  # the astronaut, twice
+    persons = pq.read_table(out / "persons" / "persons.parquet").to_pylist()
+    assert [(p["user_id"], p["face_count"], p["image_count"]) for p in persons] == [("person-000001", 2, 2)]
+    img = Image.open(sheet)
+    assert img.format == "JPEG" and img.height == 96
+    crop = np.asarray(img)[:, 150:246]
+    assert crop.std() > 20  # a real face crop, not the grey tile of an unreadable photo
+    r = subprocess.run([*cmd, "group", "--collection", "nowhere", "--store", str(store)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
