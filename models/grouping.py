@@ -7,9 +7,9 @@ centroids (mean descriptors) are within ``merge_distance``: a chain of look-alik
 centroids apart, so it stops. Edges are taken shortest first, so each group grows from its
 densest core.
 
-The graph: an inverted-file partition of the descriptors (k-means cells); each face is compared
-exactly with the faces of its ``probe`` nearest cells, by blocked matrix products, so the work
-grows with N x (faces per cell) instead of N squared.
+The graph: an inverted-file partition of the descriptors (k-means cells); the faces of a cell
+are compared exactly with those of the ``probe`` cells nearest to it, by blocked matrix
+products, so the work grows with N x (faces per cell) instead of N squared.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ class GroupSettings:
     edge_distance: float = 0.6  # pairs farther apart are no edge
     merge_distance: float = 0.5  # groups merge when their centroids are this close
     min_faces: int = 2  # smaller groups stay unassigned
-    cell_size: int = 2000  # faces per k-means cell of the graph's partition
-    probe: int = 4  # cells each face is compared with
+    cell_size: int = 256  # faces per k-means cell of the graph's partition
+    probe: int = 8  # cells each face is compared with
 
 
 def _sq_norms(x: np.ndarray) -> np.ndarray:
@@ -42,11 +42,11 @@ def kmeans(x: np.ndarray, cells: int, iterations: int = 8, seed: int = 0, sample
     centres = fit[rng.choice(len(fit), cells, replace=False)].copy()
     for _ in range(iterations):
         assign = nearest_centre(fit, centres)
-        sums = np.zeros_like(centres, dtype=np.float64)
-        np.add.at(sums, assign, fit)
-        counts = np.bincount(assign, minlength=cells)
-        full = counts > 0
-        centres[full] = (sums[full] / counts[full, None]).astype(np.float32)
+        order = np.argsort(assign, kind="stable")
+        used, starts = np.unique(assign[order], return_index=True)
+        sums = np.add.reduceat(fit[order], starts, axis=0, dtype=np.float64)
+        counts = np.diff(np.r_[starts, len(fit)])
+        centres[used] = (sums / counts[:, None]).astype(np.float32)
     return centres
 
 
@@ -59,14 +59,36 @@ def nearest_centre(x: np.ndarray, centres: np.ndarray, top: int = 1, block: int 
     return out[:, 0] if top == 1 else out
 
 
-def knn_graph(x: np.ndarray, k: int, cell_size: int = 2000, probe: int = 4,
-              queries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def split_large_cells(x: np.ndarray, centres: np.ndarray, cell: np.ndarray,
+                      cell_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cells of more than twice ``cell_size`` faces (a frequent person, a dense region) split by
+    k-means inside them: a cell's cost is its faces times its candidates, so one huge cell would
+    cost more than all the others."""
+    counts = np.bincount(cell, minlength=len(centres))
+    extra = []
+    cell = cell.copy()
+    for c in np.flatnonzero(counts > 2 * cell_size):
+        faces = np.flatnonzero(cell == c)
+        sub = kmeans(x[faces], int(np.ceil(len(faces) / cell_size)), iterations=4)
+        which = nearest_centre(x[faces], sub)
+        centres[c] = sub[0]
+        for j in range(1, len(sub)):
+            extra.append(sub[j])
+            cell[faces[which == j]] = len(centres) + len(extra) - 1
+    return (np.vstack([centres, np.asarray(extra, np.float32)]) if extra else centres), cell
+
+
+def knn_graph(x: np.ndarray, k: int, cell_size: int = 256, probe: int = 8,
+              queries: np.ndarray | None = None, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """For each face of ``queries`` (default: every face of ``x``, itself left out), the indices
-    into ``x`` and the distances of its ``k`` nearest faces (-1 / inf where fewer exist)."""
+    into ``x`` (int32) and the distances of its ``k`` nearest faces (-1 / inf where fewer exist).
+
+    The faces of one cell are compared, ``block`` at a time, with the faces of the ``probe``
+    cells whose centres lie nearest that cell's centre (the cell itself first)."""
     x = np.ascontiguousarray(x, np.float32)
     own = queries is None
     q = x if own else np.ascontiguousarray(queries, np.float32)
-    idx = np.full((len(q), k), -1, np.int64)
+    idx = np.full((len(q), k), -1, np.int32)
     dist = np.full((len(q), k), np.inf, np.float32)
     if not len(x) or not len(q):
         return idx, dist
@@ -74,29 +96,33 @@ def knn_graph(x: np.ndarray, k: int, cell_size: int = 2000, probe: int = 4,
     probe = min(probe, cells)
     centres = kmeans(x, cells) if cells > 1 else x.mean(0, keepdims=True)
     x_cell = nearest_centre(x, centres)
-    members = [np.flatnonzero(x_cell == c) for c in range(cells)]
-    q_cells = nearest_centre(q, centres, top=probe) if probe > 1 else nearest_centre(q, centres)[:, None]
+    centres, x_cell = split_large_cells(x, centres, x_cell, cell_size)
+    cells = len(centres)
+    probe = min(probe, cells)
+    q_cell = None if own else nearest_centre(q, centres)
+    order = np.argsort(x_cell, kind="stable")
+    bounds = np.searchsorted(x_cell[order], np.arange(cells + 1))
+    members = [order[bounds[c]:bounds[c + 1]] for c in range(cells)]
+    near_cells = nearest_centre(centres, centres, top=probe) if probe > 1 else np.arange(cells)[:, None]
     xn = _sq_norms(x)
-    # queries sharing a first cell share their candidates: one matrix product per (cell, probe set)
     for c in range(cells):
-        rows = np.flatnonzero(q_cells[:, 0] == c)
-        if not len(rows):
+        rows_all = members[c] if own else np.flatnonzero(q_cell == c)
+        if not len(rows_all):
             continue
-        groups: dict[tuple, list[int]] = {}
-        for r in rows:
-            groups.setdefault(tuple(sorted(q_cells[r])), []).append(r)
-        for probe_set, rs in groups.items():
-            rs = np.asarray(rs)
-            cand = np.concatenate([members[p] for p in probe_set])
-            d2 = xn[cand][None, :] - 2 * (q[rs] @ x[cand].T) + _sq_norms(q[rs])[:, None]
+        # the cell's own faces first, so a face's own column is its position among them
+        cand = np.concatenate([members[c]] + [members[p] for p in near_cells[c] if p != c])
+        xc, xcn = x[cand], xn[cand]
+        kk = min(k, len(cand))
+        for s in range(0, len(rows_all), block):
+            rows = rows_all[s:s + block]
+            d2 = xcn[None, :] - 2 * (q[rows] @ xc.T) + _sq_norms(q[rows])[:, None]
             if own:
-                d2[rs[:, None] == cand[None, :]] = np.inf
-            kk = min(k, len(cand))
-            part = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+                d2[np.arange(len(rows)), s + np.arange(len(rows))] = np.inf
+            part = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < len(cand) else np.tile(np.arange(kk), (len(rows), 1))
             pd = np.take_along_axis(d2, part, 1)
-            order = np.argsort(pd, axis=1)
-            idx[rs, :kk] = cand[np.take_along_axis(part, order, 1)]
-            dist[rs, :kk] = np.sqrt(np.maximum(np.take_along_axis(pd, order, 1), 0))
+            o = np.argsort(pd, axis=1)
+            idx[rows, :kk] = cand[np.take_along_axis(part, o, 1)]
+            dist[rows, :kk] = np.sqrt(np.maximum(np.take_along_axis(pd, o, 1), 0))
     idx[~np.isfinite(dist)] = -1
     return idx, dist
 
@@ -130,12 +156,14 @@ def cluster(x: np.ndarray, idx: np.ndarray, dist: np.ndarray, settings: GroupSet
             a = parent[a]
         return a
 
-    rows = np.repeat(np.arange(n), idx.shape[1])
-    cols, ds = idx.ravel(), dist.ravel()
-    keep = (cols >= 0) & (ds <= settings.edge_distance) & (rows != cols)
-    a, b, ds = np.minimum(rows, cols)[keep], np.maximum(rows, cols)[keep], ds[keep]
+    keep = (idx >= 0) & (dist <= settings.edge_distance)
+    rows, slot = np.nonzero(keep)
+    cols, ds = idx[rows, slot].astype(np.int64), dist[rows, slot]
+    del keep, slot
+    a, b = np.minimum(rows, cols), np.maximum(rows, cols)
     pairs = np.unique(a * n + b, return_index=True)[1]  # a pair in both faces' lists counts once
     a, b, ds = a[pairs], b[pairs], ds[pairs]
+    del rows, cols, pairs
     limit = settings.merge_distance ** 2
     for e in np.argsort(ds, kind="stable"):
         ra, rb = find(a[e]), find(b[e])

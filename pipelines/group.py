@@ -109,16 +109,33 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     labels = cluster(xs, idx, dist, settings, fixed=None if rebuild else fixed)
     new_owner = name_groups(labels, owner[free], persons, prefix, rebuild, set(origin))
 
-    moved = np.flatnonzero(new_owner != owner[free])
-    changed = {ids[free][i]: new_owner[i] for i in moved}
+    free_ids, free_owner = ids[free], owner[free]
+    moved = np.flatnonzero(new_owner != free_owner)
+    changed = dict(zip(free_ids[moved].tolist(), new_owner[moved].tolist()))
     made = sorted({u for u in new_owner if u is not None} - set(origin))
     gone = sorted(set(persons) - set(new_owner))
-    write(users, changed, {owner[free][i] for i in moved if owner[free][i] is not None}, made, gone)
-
     all_owner = owner.copy()
     all_owner[free] = new_owner
+    owned = np.flatnonzero(all_owner != None)  # noqa: E711 (elementwise)
+    stats = match_vectors(pa.table({"user_id": pa.array(all_owner[owned].tolist(), pa.string()),
+                                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(x[owned].ravel()),
+                                                                                x.shape[1])}))
+    touched = (set(made) | {u for u in changed.values() if u} |
+               {u for u in free_owner[moved] if u is not None}) - set(gone)
+    with users.lock:
+        if made:
+            users.create([{"user_id": u, "origin": "auto"} for u in made])
+        if changed:
+            update = pa.table({"face_id": pa.array(list(changed), pa.string()),
+                               "user_id": pa.array(list(changed.values()), pa.string())})
+            users.faces().merge_insert("face_id").when_matched_update_all().execute(update)
+        if gone:
+            users.delete(gone)
+        users.set_stats({u: stats.get(u, (0, None)) for u in touched})
+
+    origin.update((u, "auto") for u in made)
     tables = {"persons": persons_table(ids, faces.column("image_id").to_numpy(zero_copy_only=False), all_owner,
-                                       x, origin),
+                                       x, origin, stats),
               "suggestions": suggestions(x, all_owner, origin, settings)}
     assigned = int(sum(1 for u in new_owner if u is not None))
     summary = {"collection": collection_id, "faces": len(ids), "hand_faces": int(by_hand.sum()),
@@ -162,36 +179,18 @@ def name_groups(labels: np.ndarray, old: np.ndarray, persons: list[str], prefix:
     return out
 
 
-def write(users, changed: dict, left: set[str], made: list[str], gone: list[str]) -> None:
-    """Store the new persons and the faces' new owners (``left``: persons faces moved from), then
-    recount every person touched."""
-    with users.lock:
-        if made:
-            users.create([{"user_id": u, "origin": "auto"} for u in made])
-        if changed:
-            update = pa.table({"face_id": pa.array(list(changed), pa.string()),
-                               "user_id": pa.array(list(changed.values()), pa.string())})
-            users.faces().merge_insert("face_id").when_matched_update_all().execute(update)
-        if gone:
-            users.delete(gone)
-        users.refresh((set(made) | {u for u in changed.values() if u} | left) - set(gone))
-
-
-def persons_table(ids, image_ids, owner, x, origin) -> pa.Table:
+def persons_table(ids, image_ids, owner, x, origin, stats) -> pa.Table:
+    """A row per user with faces; its representative face is the one nearest its mean."""
     rows = []
-    if len(ids):
-        owned = np.array([u is not None for u in owner])
-        t = pa.table({"user_id": pa.array(owner[owned].tolist(), pa.string()),
-                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(x[owned].ravel()), x.shape[1])})
-        means = match_vectors(t)
-        members: dict[str, list[int]] = {}
-        for i in np.flatnonzero(owned):
-            members.setdefault(owner[i], []).append(i)
-        for user, faces in members.items():
-            d = np.linalg.norm(x[faces] - np.asarray(means[user][1]), axis=1)
-            rows.append({"user_id": user, "origin": origin.get(user, "auto"), "face_count": len(faces),
-                         "representative_face_id": ids[faces[int(d.argmin())]],
-                         "image_count": len(set(image_ids[faces]))})
+    members: dict[str, list[int]] = {}
+    for i, u in enumerate(owner):
+        if u is not None:
+            members.setdefault(u, []).append(i)
+    for user, faces in members.items():
+        d = np.linalg.norm(x[faces] - np.asarray(stats[user][1]), axis=1)
+        rows.append({"user_id": user, "origin": origin[user], "face_count": len(faces),
+                     "representative_face_id": ids[faces[int(d.argmin())]],
+                     "image_count": len(set(image_ids[faces]))})
     rows.sort(key=lambda r: (-r["face_count"], r["user_id"]))
     return pa.Table.from_pylist(rows, schema=PERSONS)
 

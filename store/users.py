@@ -127,8 +127,13 @@ class UserStore:
         faces = (self.faces().search().select(["user_id", "vector"]).where(f"user_id IN ({_quote(ids)})")
                  .limit(None).to_arrow())
         stats = match_vectors(faces)
-        rows = [{"user_id": u, "face_count": stats[u][0] if u in stats else 0,
-                 "vector": stats[u][1] if u in stats else None} for u in ids]
+        self.set_stats({u: stats.get(u, (0, None)) for u in ids})
+
+    def set_stats(self, stats: dict[str, tuple[int, list[float] | None]]) -> None:
+        """Store users' face counts and match vectors (user_id -> (count, mean descriptor))."""
+        if not stats:
+            return
+        rows = [{"user_id": u, "face_count": n, "vector": v} for u, (n, v) in stats.items()]
         update = pa.Table.from_pylist(rows, schema=pa.schema([USERS.field("user_id"), USERS.field("face_count"),
                                                               USERS.field("vector")]))
         # a user left without faces has a null vector (not a vector of another length)
