@@ -31,6 +31,14 @@ class GroupSettings:
     probe: int = 8  # cells each face is compared with
 
 
+def means_by_label(x: np.ndarray, labels: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Face count and mean descriptor of each label 0..groups-1 (one pass per dimension: no
+    sorted copy of ``x``)."""
+    counts = np.bincount(labels, minlength=groups)
+    sums = np.stack([np.bincount(labels, weights=x[:, j], minlength=groups) for j in range(x.shape[1])], 1)
+    return counts, (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
 def _sq_norms(x: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", x, x)
 
@@ -50,9 +58,10 @@ def kmeans(x: np.ndarray, cells: int, iterations: int = 8, seed: int = 0, sample
     return centres
 
 
-def nearest_centre(x: np.ndarray, centres: np.ndarray, top: int = 1, block: int = 65536) -> np.ndarray:
+def nearest_centre(x: np.ndarray, centres: np.ndarray, top: int = 1) -> np.ndarray:
     out = np.empty((len(x), top), np.int64)
     cn = _sq_norms(centres)
+    block = max(256, (1 << 25) // max(1, len(centres)))  # 128 MB of distances at a time
     for s in range(0, len(x), block):
         d = cn[None, :] - 2 * x[s:s + block] @ centres.T
         out[s:s + block] = np.argsort(d, axis=1)[:, :top] if top > 1 else d.argmin(1)[:, None]
@@ -137,7 +146,7 @@ def cluster(x: np.ndarray, idx: np.ndarray, dist: np.ndarray, settings: GroupSet
     Labels of fixed groups are kept; new groups get labels above them."""
     n = len(x)
     parent = np.arange(n)
-    sums = x.astype(np.float64).copy()
+    sums: dict[int, np.ndarray] = {}  # descriptor sums of groups of more than one face, by root
     counts = np.ones(n, np.int64)
     locked = np.zeros(n, bool)
     if fixed is not None and (fixed >= 0).any():
@@ -146,36 +155,50 @@ def cluster(x: np.ndarray, idx: np.ndarray, dist: np.ndarray, settings: GroupSet
         starts = np.flatnonzero(np.r_[True, np.diff(fixed[faces]) != 0])
         roots = faces[starts]  # each fixed group's first face is its root
         parent[faces] = np.repeat(roots, np.diff(np.r_[starts, len(faces)]))
-        sums[roots] = np.add.reduceat(x[faces].astype(np.float64), starts, axis=0)
+        sums.update(zip(roots.tolist(), np.add.reduceat(x[faces], starts, axis=0, dtype=np.float64)))
         counts[roots] = np.diff(np.r_[starts, len(faces)])
         locked[roots] = True
 
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
+    def find(v: int) -> int:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
 
-    keep = (idx >= 0) & (dist <= settings.edge_distance)
-    rows, slot = np.nonzero(keep)
-    cols, ds = idx[rows, slot].astype(np.int64), dist[rows, slot]
-    del keep, slot
-    a, b = np.minimum(rows, cols), np.maximum(rows, cols)
-    pairs = np.unique(a * n + b, return_index=True)[1]  # a pair in both faces' lists counts once
-    a, b, ds = a[pairs], b[pairs], ds[pairs]
-    del rows, cols, pairs
+    # the edges, with as few full-size temporaries as possible (1M faces: 24M candidate edges)
+    keep = ((idx >= 0) & (dist <= settings.edge_distance)).ravel()
+    rows = np.repeat(np.arange(n, dtype=np.int32), idx.shape[1])[keep]
+    cols = idx.ravel()[keep].astype(np.int32)
+    ds = dist.ravel()[keep]
+    del keep
+    swap = rows > cols
+    rows[swap], cols[swap] = cols[swap], rows[swap]
+    del swap
+    keys = rows.astype(np.int64)
+    del rows
+    keys *= n
+    keys += cols
+    del cols
+    keys, first = np.unique(keys, return_index=True)  # a pair in both faces' lists counts once
+    ds = ds[first]
+    order = np.argsort(ds, kind="stable")
+    a, b = (keys // n)[order].astype(np.int32), (keys % n)[order].astype(np.int32)
+    del keys, first, ds, order
     limit = settings.merge_distance ** 2
-    for e in np.argsort(ds, kind="stable"):
-        ra, rb = find(a[e]), find(b[e])
+    total = lambda r: sums[r] if r in sums else x[r].astype(np.float64)  # noqa: E731
+    for i, j in zip(a.tolist(), b.tolist()):
+        ra, rb = find(i), find(j)
         if ra == rb or (locked[ra] and locked[rb]):
             continue
-        diff = sums[ra] / counts[ra] - sums[rb] / counts[rb]
+        sa, sb = total(ra), total(rb)
+        diff = sa / counts[ra] - sb / counts[rb]
         if diff @ diff > limit:
             continue
         if locked[rb] or (counts[rb] > counts[ra] and not locked[ra]):
-            ra, rb = rb, ra  # the larger (or the fixed) group's root stays
+            ra, rb, sa, sb = rb, ra, sb, sa  # the larger (or the fixed) group's root stays
         parent[rb] = ra
-        sums[ra] += sums[rb]
+        sums[ra] = sa + sb
+        sums.pop(rb, None)
         counts[ra] += counts[rb]
     roots = np.array([find(i) for i in range(n)], np.int64)
     uniq, inverse, sizes = np.unique(roots, return_inverse=True, return_counts=True)

@@ -35,7 +35,7 @@ from facelake.models.grouping import GroupSettings, cluster, knn_graph
 from facelake.schemas.rekognition import distance_for_similarity, similarity
 from facelake.store.collections import CollectionStore
 from facelake.store.tables import join, replace_parquet
-from facelake.store.users import match_vectors
+from facelake.store.users import user_means
 
 PERSONS = pa.schema([
     ("user_id", pa.string()), ("origin", pa.string()), ("face_count", pa.int32()),
@@ -85,6 +85,7 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     ids = faces.column("face_id").to_numpy(zero_copy_only=False)
     owner = faces.column("user_id").to_numpy(zero_copy_only=False)
     x = np.asarray(faces.column("vector").combine_chunks().flatten().to_numpy(), np.float32).reshape(len(ids), -1)
+    faces = faces.drop_columns(["vector"])  # x holds them now
     origin = dict(zip(*[users.all(["user_id", "origin"]).column(c).to_pylist() for c in ("user_id", "origin")]))
     edited = set(users.edits().column("face_id").to_pylist())
     by_hand = np.array([(f in edited) or (u is not None and origin.get(u) != "auto") for f, u in zip(ids, owner)],
@@ -95,7 +96,7 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     persons = sorted({u for u in owner[free] if u is not None})
     number = {u: i for i, u in enumerate(persons)}
     fixed = np.array([-1 if rebuild or u is None else number[u] for u in owner[free]], np.int64)
-    xs = x[free]
+    xs = x if len(free) == len(x) else x[free]
     if rebuild or not (fixed >= 0).any():
         idx, dist = knn_graph(xs, settings.neighbours, settings.cell_size, settings.probe)
     else:  # only the faces belonging to no one need neighbours
@@ -107,21 +108,23 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
         near[near == todo[:, None]] = -1
         idx[todo], dist[todo] = near, d
     labels = cluster(xs, idx, dist, settings, fixed=None if rebuild else fixed)
+    del idx, dist, xs
     new_owner = name_groups(labels, owner[free], persons, prefix, rebuild, set(origin))
 
     free_ids, free_owner = ids[free], owner[free]
     moved = np.flatnonzero(new_owner != free_owner)
     changed = dict(zip(free_ids[moved].tolist(), new_owner[moved].tolist()))
     made = sorted({u for u in new_owner if u is not None} - set(origin))
-    gone = sorted(set(persons) - set(new_owner))
     all_owner = owner.copy()
     all_owner[free] = new_owner
-    owned = np.flatnonzero(all_owner != None)  # noqa: E711 (elementwise)
-    stats = match_vectors(pa.table({"user_id": pa.array(all_owner[owned].tolist(), pa.string()),
-                                    "vector": pa.FixedSizeListArray.from_arrays(pa.array(x[owned].ravel()),
-                                                                                x.shape[1])}))
-    touched = (set(made) | {u for u in changed.values() if u} |
-               {u for u in free_owner[moved] if u is not None}) - set(gone)
+    stats = user_means(all_owner, x)
+    # persons left without faces go; persons whose stored count is not their count are recounted
+    # (both also mend what a run killed between its writes left)
+    gone = sorted(u for u, o in origin.items() if o == "auto" and u not in stats)
+    stored = dict(zip(*[users.all(["user_id", "face_count"]).column(c).to_pylist() for c in ("user_id", "face_count")]))
+    touched = {u for u in stats if origin.get(u, "auto") == "auto" and stored.get(u) != stats[u][0]}
+    touched |= set(made) | {u for u in changed.values() if u} | {u for u in free_owner[moved] if u is not None}
+    touched -= set(gone)
     with users.lock:
         if made:
             users.create([{"user_id": u, "origin": "auto"} for u in made])

@@ -16,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 import pyarrow as pa
 
+from facelake.models.grouping import means_by_label
 from facelake.schemas.collections import USER_EDITS, USERS
 
 _LOCKS: defaultdict = defaultdict(threading.RLock)  # (store, collection) -> lock
@@ -167,10 +168,17 @@ def match_vectors(faces: pa.Table) -> dict[str, tuple[int, list[float]]]:
         return {}
     users = faces.column("user_id").to_numpy(zero_copy_only=False)
     vecs = np.asarray(faces.column("vector").combine_chunks().flatten().to_numpy()).reshape(len(faces), -1)
-    order = np.argsort(users, kind="stable")
-    users, vecs = users[order], vecs[order]
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    sums = np.add.reduceat(vecs.astype(np.float64), starts, axis=0)
-    counts = np.diff(np.r_[starts, len(users)])
-    return {users[s]: (int(c), (sums[i] / c).astype(np.float32).tolist()) for i, (s, c) in enumerate(zip(starts, counts))}
+    return user_means(users, vecs)
 
+
+def user_means(users: np.ndarray, vecs: np.ndarray) -> dict[str, tuple[int, list[float]]]:
+    """user_id -> (face count, mean descriptor), from each face's user (None: no one's) and
+    descriptor."""
+    owned = np.array([u is not None for u in users], bool)
+    if not owned.any():
+        return {}
+    names, inverse = np.unique(users[owned].astype(str), return_inverse=True)
+    labels = np.full(len(users), len(names), np.int64)  # faces of no one: one extra label, dropped
+    labels[owned] = inverse
+    counts, means = means_by_label(vecs, labels, len(names) + 1)
+    return {u: (int(c), m.tolist()) for u, c, m in zip(names.tolist(), counts[:-1], means[:-1])}

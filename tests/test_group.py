@@ -126,3 +126,21 @@ def test_group_command_on_real_photos_with_tables_and_a_sheet(tmp_path):
     r = subprocess.run([*cmd, "group", "--collection", "nowhere", "--store", str(store)], capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_what_a_run_killed_between_its_writes_left_is_mended(tmp_path):
+    uri = str(tmp_path / "store")
+    client = facelake.client(store=uri)
+    client.create_collection(CollectionId="lib")
+    store, rng = CollectionStore(uri), np.random.default_rng(3)
+    for centre in rng.normal(0, 0.07, (2, 128)):
+        add_faces(store, "lib", centre, 5, rng)
+    run(uri)
+    users = store.users("lib")
+    users.create([{"user_id": "person-000003", "origin": "auto"}])  # made, then the run was killed
+    users.set_stats({"person-000001": (99, None)})  # faces moved, then killed before the recount
+    run(uri)
+    assert client.describe_collection(CollectionId="lib")["UserCount"] == 2
+    assert {u: r["face_count"] for u, r in users.get(["person-000001", "person-000002"]).items()} == {
+        "person-000001": 5, "person-000002": 5}
+    assert users.get(["person-000001"])["person-000001"]["vector"] is not None
