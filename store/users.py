@@ -59,6 +59,10 @@ class UserStore:
     def table(self):
         return self._open(users_table_name(self.collection_id), USERS)
 
+    def _readable(self, name: str):
+        """The table to read, or None while nothing was written (reads create no table)."""
+        return self.store.db.open_table(name) if name in self.store._tables() else None
+
     def edits_table(self):
         return self._open(edits_table_name(self.collection_id), USER_EDITS)
 
@@ -73,16 +77,19 @@ class UserStore:
 
     # --- users ---------------------------------------------------------------------------------
     def get(self, user_ids: list[str]) -> dict[str, dict]:
-        if not user_ids:
+        table = self._readable(users_table_name(self.collection_id))
+        if not user_ids or table is None:
             return {}
-        rows = self.table().search().where(f"user_id IN ({_quote(user_ids)})").limit(len(user_ids)).to_list()
+        rows = table.search().where(f"user_id IN ({_quote(user_ids)})").limit(len(user_ids)).to_list()
         return {r["user_id"]: r for r in rows}
 
     def count(self) -> int:
-        return self.table().count_rows()
+        table = self._readable(users_table_name(self.collection_id))
+        return table.count_rows() if table is not None else 0
 
     def all(self, columns: list[str] | None = None) -> pa.Table:
-        return self.table().to_arrow().select(columns or USERS.names)
+        table = self._readable(users_table_name(self.collection_id))
+        return (table.to_arrow() if table is not None else USERS.empty_table()).select(columns or USERS.names)
 
     def page(self, offset: int, limit: int) -> tuple[list[dict], bool]:
         """Users ordered by user_id from ``offset``; also whether more follow."""
@@ -143,7 +150,10 @@ class UserStore:
     def nearest(self, vector: np.ndarray, k: int, max_distance: float,
                 exclude: str | None = None) -> list[tuple[dict, float]]:
         """Up to k users whose match vector lies within max_distance of ``vector``, nearest first."""
-        query = self.table().search(np.asarray(vector, np.float32)).metric("l2").limit(k + 1)
+        table = self._readable(users_table_name(self.collection_id))
+        if table is None:
+            return []
+        query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k + 1)
         out = []
         for row in query.to_list():
             d = float(np.sqrt(max(row.pop("_distance"), 0.0)))
@@ -159,7 +169,8 @@ class UserStore:
                 [{"face_id": f, "user_id": user_id, "action": action, "at": now} for f in face_ids], schema=USER_EDITS))
 
     def edits(self) -> pa.Table:
-        return self.edits_table().to_arrow()
+        table = self._readable(edits_table_name(self.collection_id))
+        return table.to_arrow() if table is not None else USER_EDITS.empty_table()
 
 
 def match_vectors(faces: pa.Table) -> dict[str, tuple[int, list[float]]]:

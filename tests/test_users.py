@@ -154,6 +154,8 @@ def test_a_user_holds_at_most_100_faces(tmp_path):
     client.delete_collection(CollectionId="many")
     client.create_collection(CollectionId="many")
     assert client.describe_collection(CollectionId="many")["UserCount"] == 0
+    assert client.list_users(CollectionId="many")["Users"] == []
+    assert not any(t.startswith("__u") for t in CollectionStore(str(tmp_path / "store"))._tables())  # reads made none
 
 
 def test_a_client_request_token_makes_a_call_idempotent(tmp_path):
