@@ -154,33 +154,20 @@ def main() -> None:
         s = scores(lab, truth)
         print(f"| {name} | {setting} | {s['precision']:.4f} | {s['recall']:.4f} | {s['bcubed_f']:.4f} | "
               f"{s['mixed']} | {s['groups']} | {s['unassigned']} |")
-        return s
 
     row("facelake", "defaults", ours(x, GroupSettings()))
-    best = {}
-    for merge in (0.36, 0.38, 0.40, 0.42, 0.44, 0.46, 0.48, 0.50):
-        s = scores(ours(x, GroupSettings(merge_distance=merge)), truth)
-        best.setdefault("facelake", []).append((s["bcubed_f"], f"merge_distance {merge}"))
     row("Immich", "defaults (maxDistance 0.5, minFaces 3)", immich(x))
-    for md in np.arange(0.02, 0.5, 0.01):
-        for mf in (1, 2, 3):
-            s = scores(immich(x, md, mf), truth)
-            best.setdefault("Immich", []).append((s["bcubed_f"], f"maxDistance {md:.2f}, minFaces {mf}"))
     row("PhotoPrism", "defaults (eps 0.64, minPts 4)", dbscan(x))
-    for eps in np.arange(0.30, 0.66, 0.02):
-        for mp in (2, 3, 4):
-            s = scores(dbscan(x, eps, mp), truth)
-            best.setdefault("PhotoPrism", []).append((s["bcubed_f"], f"eps {eps:.2f}, minPts {mp}"))
-    for name, tried in best.items():
-        f, setting = max(tried)
-        if name == "facelake":
-            lab = ours(x, GroupSettings(merge_distance=float(setting.split()[-1])))
-        elif name == "Immich":
-            md, mf = setting.replace(",", "").split()[1::2]
-            lab = immich(x, float(md), int(mf))
-        else:
-            eps, mp = setting.replace(",", "").split()[1::2]
-            lab = dbscan(x, float(eps), int(mp))
+    sweeps = {  # (setting, labels) for each setting tried
+        "facelake": [(f"merge_distance {m}", ours(x, GroupSettings(merge_distance=m)))
+                     for m in (0.36, 0.38, 0.40, 0.42, 0.44, 0.46, 0.48, 0.50)],
+        "Immich": [(f"maxDistance {md:.2f}, minFaces {mf}", immich(x, md, mf))
+                   for md in np.arange(0.02, 0.5, 0.01) for mf in (1, 2, 3)],
+        "PhotoPrism": [(f"eps {eps:.2f}, minPts {mp}", dbscan(x, eps, mp))
+                       for eps in np.arange(0.30, 0.66, 0.02) for mp in (2, 3, 4)],
+    }
+    for name, tried in sweeps.items():  # the best F; ties go to the greatest setting text
+        setting, lab = max(tried, key=lambda t: (scores(t[1], truth)["bcubed_f"], t[0]))
         row(name, f"best: {setting}", lab)
     sizes = Counter(truth.tolist())
     print(f"\nfaces per person: {sorted(sizes.values())}")

@@ -91,17 +91,17 @@ def child(step: str, store_uri: str, n: int, add: int) -> None:
     from facelake.store.collections import CollectionStore
 
     store = CollectionStore(store_uri)
-    x, truth = synthetic(n)
     out: dict = {}
-    if step == "setup":
-        store.create("lib", "synthetic")
-        ids = write_faces(store, "lib", x)
-        np.save(f"{store_uri}/ids.npy", np.array(ids))
-    elif step == "group":
-        del x
+    # the group step makes no descriptors itself, so its process's peak memory is the grouping's
+    x, truth = synthetic(n) if step != "group" else (None, None)
+    if step == "group":
         t = time.time()
         grouped = group(store, "lib", GroupSettings())
         out = {"seconds": time.time() - t, **{k: grouped.summary[k] for k in ("persons", "grouped_faces")}}
+    elif step == "setup":
+        store.create("lib", "synthetic")
+        ids = write_faces(store, "lib", x)
+        np.save(f"{store_uri}/ids.npy", np.array(ids))
     elif step == "add":
         rng = np.random.default_rng(1)
         old = x[rng.choice(len(x), add // 2, replace=False)] + rng.normal(0, WITHIN / np.sqrt(2 * DIM), (add // 2, DIM))

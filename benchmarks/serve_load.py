@@ -7,7 +7,8 @@ client, on loopback) keeps N boto3 clients busy with detect_faces on the photos 
 --seconds each, and search_faces_by_image against a collection of them. Beside it, the same
 photos through facelake.operations.call in-process with as many threads as the server runs
 operations at once: the throughput the server is measured against. Also the server's memory
-(RSS) after the first 1,000 requests and at the end.
+(RSS) after the first 1,000 requests and at the end. ``--soak N``: only N detect_faces requests
+from 8 clients, the server's RSS after every 1,000.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Refusals use the codes AWS answers with: MissingAuthenticationTokenException (un
 UnrecognizedClientException (an unknown access key), InvalidSignatureException (a wrong
 signature, or a date more than 5 minutes off).
 
-Replays (ReplayGuard): a request that changes what is stored (IndexFaces, DeleteFaces, Create/
-DeleteCollection) is refused when its signature was already used, within the 5 minutes a
+Replays (ReplayGuard): a request that changes what is stored (an operation marked
+``@operation(..., changes=True)``) is refused when its signature was already used, while the
 signature lives; all server processes share the record (one SQLite file). Reads are not
 checked: SDK clients sending the same read in the same second (8 boto3 clients, one photo) sign
 it identically, and a replayed read tells an eavesdropper nothing the captured exchange did not.
@@ -88,7 +88,6 @@ class Verifier:
             raise InvalidSignatureException("The request signature we calculated does not match the signature you "
                                             "provided. Check your AWS Secret Access Key and signing method.")
         return key_id, signature
-
 
 
 class ReplayGuard:

@@ -140,8 +140,8 @@ def unreachable(e: BaseException) -> BaseException | None:
 
 
 def beam_job(command: str, argv: list[str]) -> int:
-    """``facelake detect`` / ``index`` / ``search`` / ``compare-libraries`` / ``repair``: the Beam
-    jobs of facelake.pipelines. Every failure ends in one line on stderr (and exit 1)."""
+    """``facelake detect`` / ``index`` / ``search`` / ``compare-libraries`` / ``repair`` (the Beam
+    jobs of facelake.pipelines) and ``group``. Every failure ends in one line on stderr (exit 1)."""
     log = job_log()
     from facelake.pipelines import compare, detect, group, index, launcher, search
     from facelake.store.commit import LeaseHeldError

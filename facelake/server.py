@@ -84,7 +84,7 @@ class RekognitionApp:
                  read_timeout: float = READ_TIMEOUT):
         self.ctx, self.max_body, self.url, self.read_timeout = ctx, max_body, url, read_timeout
         self.verifier = Verifier(keys) if keys is not None else None  # None: anonymous allowed
-        self.replays = ReplayGuard(replay_db)
+        self.replays = ReplayGuard(replay_db) if keys is not None else None  # unsigned requests carry no signature
         self.pool = ThreadPoolExecutor(max_workers=threads or max(1, os.cpu_count() or 1),
                                        thread_name_prefix="facelake-op")
         self.slots = asyncio.Semaphore(queue)
@@ -183,7 +183,7 @@ class RekognitionApp:
     async def run(self, name: str, params: dict, signature: str | None) -> dict:
         if self.slots.locked():
             raise ThrottlingException(f"more than {self.queue} requests at once; retry later")
-        if signature is not None and operations.changes_state(name):
+        if self.replays is not None and operations.changes_state(name):
             self.replays.use(signature)  # after the queue: a throttled request may be sent again
         async with self.slots:
             return await asyncio.get_running_loop().run_in_executor(self.pool, operations.call, self.ctx, name, params)

@@ -7,16 +7,11 @@ A user's match vector is the mean of its faces' descriptors; a face's similarity
 99.6% of true matches on deepface's photos, the mean lets in 0.77% of strangers against 0.92%,
 and with one wrongly associated face among a user's six, 3.0% against 10.5% (BENCHMARKS.md).
 
-Requests with a ClientRequestToken (boto3 fills one in) are idempotent: the same token with
-the same parameters is answered as the first time, without acting again; with other
-parameters it is refused (IdempotentParameterMismatchException).
+ClientRequestToken (boto3 fills one in) is honoured by facelake.operations.call, for every
+operation whose request the service model gives an idempotency token.
 """
 
 from __future__ import annotations
-
-import hashlib
-import json
-from collections.abc import Callable
 
 import numpy as np
 
@@ -32,23 +27,6 @@ from .faces import image
 MAX_FACES_PER_USER = 100  # Rekognition's limit
 
 
-def idempotent(ctx: Context, name: str, cid: str, token: str | None, params: dict, run: Callable[[], dict]) -> dict:
-    """``run()``'s answer, or the answer already given to this token (errors are not kept)."""
-    if token is None:
-        return run()
-    key = f"{name}:{cid}:{token}"
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
-    prior = ctx.store.answered(key)
-    if prior is not None:
-        if prior["params_sha256"] != digest:
-            raise errors.IdempotentParameterMismatchException(
-                f"ClientRequestToken {token} was used with other parameters")
-        return json.loads(prior["response"])
-    out = run()
-    ctx.store.remember(key, digest, json.dumps(out))
-    return out
-
-
 def status(user: dict | None) -> str:
     return "ACTIVE" if user and user["face_count"] else "CREATED"
 
@@ -61,32 +39,22 @@ def existing_user(users, user_id: str) -> dict:
 
 
 @operation("CreateUser", changes=True)
-def create_user(ctx: Context, *, CollectionId: str, UserId: str, ClientRequestToken: str | None = None) -> dict:
-    cid = existing(ctx, CollectionId)
-
-    def run():
-        users = ctx.store.users(cid)
-        with users.lock:
-            if users.get([UserId]):
-                raise errors.ConflictException(f"user {UserId} already exists in collection {cid}")
-            users.create([{"user_id": UserId, "origin": "hand"}])
-        return {}
-
-    return idempotent(ctx, "CreateUser", cid, ClientRequestToken, {"UserId": UserId}, run)
+def create_user(ctx: Context, *, CollectionId: str, UserId: str) -> dict:
+    users = ctx.store.users(existing(ctx, CollectionId))
+    with users.lock:
+        if users.get([UserId]):
+            raise errors.ConflictException(f"user {UserId} already exists in collection {CollectionId}")
+        users.create([{"user_id": UserId, "origin": "hand"}])
+    return {}
 
 
 @operation("DeleteUser", changes=True)
-def delete_user(ctx: Context, *, CollectionId: str, UserId: str, ClientRequestToken: str | None = None) -> dict:
-    cid = existing(ctx, CollectionId)
-
-    def run():
-        users = ctx.store.users(cid)
-        with users.lock:
-            existing_user(users, UserId)
-            users.delete([UserId])  # its faces stay in the collection, belonging to no one
-        return {}
-
-    return idempotent(ctx, "DeleteUser", cid, ClientRequestToken, {"UserId": UserId}, run)
+def delete_user(ctx: Context, *, CollectionId: str, UserId: str) -> dict:
+    users = ctx.store.users(existing(ctx, CollectionId))
+    with users.lock:
+        existing_user(users, UserId)
+        users.delete([UserId])  # its faces stay in the collection, belonging to no one
+    return {}
 
 
 @operation("ListUsers")
@@ -100,75 +68,66 @@ def list_users(ctx: Context, *, CollectionId: str, MaxResults: int = 500, NextTo
     return out
 
 
+def association_refusal(face: dict | None, user_id: str, mean, threshold: float) -> dict | None:
+    """Why a face cannot join a user (an UnsuccessfulFaceAssociation), or None if it can."""
+    if face is None:
+        return {"Reasons": ["FACE_NOT_FOUND"]}
+    if face["user_id"] not in (None, user_id):
+        return {"Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
+    if face["user_id"] is None and mean is not None:
+        confidence = similarity(float(np.linalg.norm(np.asarray(face["vector"]) - mean)))
+        if confidence < threshold:
+            return {"Confidence": confidence, "Reasons": ["LOW_MATCH_CONFIDENCE"]}
+    return None
+
+
 @operation("AssociateFaces", changes=True)
 def associate_faces(ctx: Context, *, CollectionId: str, UserId: str, FaceIds: list[str],
-                    UserMatchThreshold: float = 75.0, ClientRequestToken: str | None = None) -> dict:
+                    UserMatchThreshold: float = 75.0) -> dict:
     cid = existing(ctx, CollectionId)
-
-    def run():
-        users = ctx.store.users(cid)
-        with users.lock:
-            user = existing_user(users, UserId)
-            asked = list(dict.fromkeys(FaceIds))
-            faces = {r["face_id"]: r for r in ctx.store.get(cid, asked)}
-            mean = np.asarray(user["vector"], np.float32) if user["vector"] is not None else None
-            done, new, failed = [], [], []
-            for face_id in asked:
-                face = faces.get(face_id)
-                reason, confidence = None, None
-                if face is None:
-                    reason = "FACE_NOT_FOUND"
-                elif face["user_id"] not in (None, UserId):
-                    reason = "ASSOCIATED_TO_A_DIFFERENT_USER"
-                elif face["user_id"] is None and mean is not None:
-                    confidence = similarity(float(np.linalg.norm(np.asarray(face["vector"]) - mean)))
-                    if confidence < UserMatchThreshold:
-                        reason = "LOW_MATCH_CONFIDENCE"
-                if reason:
-                    entry = {"FaceId": face_id, "UserId": UserId, "Reasons": [reason]}
-                    if confidence is not None:
-                        entry["Confidence"] = confidence
-                    failed.append(entry)
-                else:
-                    done.append(face_id)
-                    if face["user_id"] is None:
-                        new.append(face_id)
-            if user["face_count"] + len(new) > MAX_FACES_PER_USER:
-                raise errors.ServiceQuotaExceededException(
-                    f"user {UserId} has {user['face_count']} faces; {len(new)} more would pass the limit of "
-                    f"{MAX_FACES_PER_USER}")
-            users.assign({f: UserId for f in new})
-            users.record_edits(new, UserId, "associate")
-            after = users.get([UserId]).get(UserId)
-        return {"AssociatedFaces": [{"FaceId": f} for f in done], "UnsuccessfulFaceAssociations": failed,
-                "UserStatus": status(after)}
-
-    return idempotent(ctx, "AssociateFaces", cid, ClientRequestToken,
-                      {"UserId": UserId, "FaceIds": FaceIds, "UserMatchThreshold": UserMatchThreshold}, run)
+    users = ctx.store.users(cid)
+    with users.lock:
+        user = existing_user(users, UserId)
+        asked = list(dict.fromkeys(FaceIds))
+        faces = {r["face_id"]: r for r in ctx.store.get(cid, asked)}
+        mean = np.asarray(user["vector"], np.float32) if user["vector"] is not None else None
+        done, failed = [], []
+        for face_id in asked:
+            refusal = association_refusal(faces.get(face_id), UserId, mean, UserMatchThreshold)
+            if refusal:
+                failed.append({"FaceId": face_id, "UserId": UserId, **refusal})
+            else:
+                done.append(face_id)
+        new = [f for f in done if faces[f]["user_id"] is None]
+        if user["face_count"] + len(new) > MAX_FACES_PER_USER:
+            raise errors.ServiceQuotaExceededException(
+                f"user {UserId} has {user['face_count']} faces; {len(new)} more would pass the limit of "
+                f"{MAX_FACES_PER_USER}")
+        users.set_owners({f: UserId for f in new})
+        users.refresh({UserId})
+        users.record_edits(new, UserId, "associate")
+        after = users.get([UserId]).get(UserId)
+    return {"AssociatedFaces": [{"FaceId": f} for f in done], "UnsuccessfulFaceAssociations": failed,
+            "UserStatus": status(after)}
 
 
 @operation("DisassociateFaces", changes=True)
-def disassociate_faces(ctx: Context, *, CollectionId: str, UserId: str, FaceIds: list[str],
-                       ClientRequestToken: str | None = None) -> dict:
-    cid = existing(ctx, CollectionId)
-
-    def run():
-        users = ctx.store.users(cid)
-        with users.lock:
-            existing_user(users, UserId)
-            asked = list(dict.fromkeys(FaceIds))
-            owners = users.face_owners(asked)
-            done = [f for f in asked if f in owners and owners[f] == UserId]
-            failed = [{"FaceId": f, "UserId": UserId,
-                       "Reasons": ["FACE_NOT_FOUND" if f not in owners else "ASSOCIATED_TO_A_DIFFERENT_USER"]}
-                      for f in asked if f not in done]
-            users.assign({f: None for f in done})
-            users.record_edits(done, UserId, "disassociate")
-            after = users.get([UserId]).get(UserId)
-        return {"DisassociatedFaces": [{"FaceId": f} for f in done], "UnsuccessfulFaceDisassociations": failed,
-                "UserStatus": status(after)}
-
-    return idempotent(ctx, "DisassociateFaces", cid, ClientRequestToken, {"UserId": UserId, "FaceIds": FaceIds}, run)
+def disassociate_faces(ctx: Context, *, CollectionId: str, UserId: str, FaceIds: list[str]) -> dict:
+    users = ctx.store.users(existing(ctx, CollectionId))
+    with users.lock:
+        existing_user(users, UserId)
+        asked = list(dict.fromkeys(FaceIds))
+        owners = users.face_owners(asked)
+        done = [f for f in asked if f in owners and owners[f] == UserId]
+        failed = [{"FaceId": f, "UserId": UserId,
+                   "Reasons": ["FACE_NOT_FOUND" if f not in owners else "ASSOCIATED_TO_A_DIFFERENT_USER"]}
+                  for f in asked if f not in done]
+        users.set_owners({f: None for f in done})
+        users.refresh({UserId})
+        users.record_edits(done, UserId, "disassociate")
+        after = users.get([UserId]).get(UserId)
+    return {"DisassociatedFaces": [{"FaceId": f} for f in done], "UnsuccessfulFaceDisassociations": failed,
+            "UserStatus": status(after)}
 
 
 def user_matches(ctx: Context, cid: str, vector, max_users: int, threshold: float,

@@ -102,7 +102,6 @@ def knn_graph(x: np.ndarray, k: int, cell_size: int = 256, probe: int = 8,
     if not len(x) or not len(q):
         return idx, dist
     cells = max(1, len(x) // cell_size)
-    probe = min(probe, cells)
     centres = kmeans(x, cells) if cells > 1 else x.mean(0, keepdims=True)
     x_cell = nearest_centre(x, centres)
     centres, x_cell = split_large_cells(x, centres, x_cell, cell_size)

@@ -72,8 +72,8 @@ def parse_args(argv):
 class Grouped:
     summary: dict  # what the run did, printed as JSON
     tables: dict[str, pa.Table]  # persons and suggestions, for OUT
-    faces: pa.Table  # the collection's faces (FACE_COLUMNS) ...
-    owner: np.ndarray  # ... and each one's user after the run (None: no one)
+    faces: pa.Table  # the collection's faces (FACE_COLUMNS but the vector) ...
+    members: dict[str, list[int]]  # ... and, per user after the run, the rows of its faces
 
 
 def group(store: CollectionStore, collection_id: str, settings: GroupSettings, prefix: str = "person-",
@@ -86,22 +86,25 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     owner = faces.column("user_id").to_numpy(zero_copy_only=False)
     x = np.asarray(faces.column("vector").combine_chunks().flatten().to_numpy(), np.float32).reshape(len(ids), -1)
     faces = faces.drop_columns(["vector"])  # x holds them now
-    origin = dict(zip(*[users.all(["user_id", "origin"]).column(c).to_pylist() for c in ("user_id", "origin")]))
+    known = users.all(["user_id", "origin", "face_count"]).to_pydict()
+    origin = dict(zip(known["user_id"], known["origin"]))
+    stored = dict(zip(known["user_id"], known["face_count"]))
     edited = set(users.edits().column("face_id").to_pylist())
     by_hand = np.array([(f in edited) or (u is not None and origin.get(u) != "auto") for f, u in zip(ids, owner)],
                        bool)
     free = np.flatnonzero(~by_hand)  # the faces this run may group
 
     # existing persons as fixed groups (incremental), or nothing fixed (rebuild)
-    persons = sorted({u for u in owner[free] if u is not None})
+    free_ids, free_owner = ids[free], owner[free]
+    persons = sorted({u for u in free_owner if u is not None})
     number = {u: i for i, u in enumerate(persons)}
-    fixed = np.array([-1 if rebuild or u is None else number[u] for u in owner[free]], np.int64)
+    fixed = np.array([-1 if rebuild or u is None else number[u] for u in free_owner], np.int64)
     xs = x if len(free) == len(x) else x[free]
     if rebuild or not (fixed >= 0).any():
         idx, dist = knn_graph(xs, settings.neighbours, settings.cell_size, settings.probe)
     else:  # only the faces belonging to no one need neighbours
         todo = np.flatnonzero(fixed < 0)
-        idx = np.full((len(xs), settings.neighbours), -1, np.int64)
+        idx = np.full((len(xs), settings.neighbours), -1, np.int32)
         dist = np.full((len(xs), settings.neighbours), np.inf, np.float32)
         near, d = knn_graph(xs, settings.neighbours, settings.cell_size, settings.probe, queries=xs[todo])
         d[near == todo[:, None]] = np.inf  # a face is not its own neighbour
@@ -109,9 +112,8 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
         idx[todo], dist[todo] = near, d
     labels = cluster(xs, idx, dist, settings, fixed=None if rebuild else fixed)
     del idx, dist, xs
-    new_owner = name_groups(labels, owner[free], persons, prefix, rebuild, set(origin))
+    new_owner = name_groups(labels, free_owner, persons, prefix, rebuild, set(origin))
 
-    free_ids, free_owner = ids[free], owner[free]
     moved = np.flatnonzero(new_owner != free_owner)
     changed = dict(zip(free_ids[moved].tolist(), new_owner[moved].tolist()))
     made = sorted({u for u in new_owner if u is not None} - set(origin))
@@ -121,32 +123,32 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     # persons left without faces go; persons whose stored count is not their count are recounted
     # (both also mend what a run killed between its writes left)
     gone = sorted(u for u, o in origin.items() if o == "auto" and u not in stats)
-    stored = dict(zip(*[users.all(["user_id", "face_count"]).column(c).to_pylist() for c in ("user_id", "face_count")]))
     touched = {u for u in stats if origin.get(u, "auto") == "auto" and stored.get(u) != stats[u][0]}
     touched |= set(made) | {u for u in changed.values() if u} | {u for u in free_owner[moved] if u is not None}
     touched -= set(gone)
     with users.lock:
         if made:
             users.create([{"user_id": u, "origin": "auto"} for u in made])
-        if changed:
-            update = pa.table({"face_id": pa.array(list(changed), pa.string()),
-                               "user_id": pa.array(list(changed.values()), pa.string())})
-            users.faces().merge_insert("face_id").when_matched_update_all().execute(update)
+        users.set_owners(changed)
         if gone:
             users.delete(gone)
         users.set_stats({u: stats.get(u, (0, None)) for u in touched})
 
     origin.update((u, "auto") for u in made)
-    tables = {"persons": persons_table(ids, faces.column("image_id").to_numpy(zero_copy_only=False), all_owner,
+    members: dict[str, list[int]] = {}  # user -> indices of its faces
+    for i, u in enumerate(all_owner):
+        if u is not None:
+            members.setdefault(u, []).append(i)
+    tables = {"persons": persons_table(ids, faces.column("image_id").to_numpy(zero_copy_only=False), members,
                                        x, origin, stats),
-              "suggestions": suggestions(x, all_owner, origin, settings)}
+              "suggestions": suggestions(x, members, origin, stats, settings)}
     assigned = int(sum(1 for u in new_owner if u is not None))
     summary = {"collection": collection_id, "faces": len(ids), "hand_faces": int(by_hand.sum()),
-            "grouped_faces": assigned, "unassigned_faces": len(free) - assigned,
-            "persons": len({u for u in new_owner if u is not None}), "persons_made": len(made),
-            "persons_removed": len(gone), "faces_changed": len(changed), "rebuild": rebuild,
-            "seconds": round(time.time() - started, 2)}
-    return Grouped(summary, tables, faces, all_owner)
+               "grouped_faces": assigned, "unassigned_faces": len(free) - assigned,
+               "persons": len({u for u in new_owner if u is not None}), "persons_made": len(made),
+               "persons_removed": len(gone), "faces_changed": len(changed), "rebuild": rebuild,
+               "seconds": round(time.time() - started, 2)}
+    return Grouped(summary, tables, faces, members)
 
 
 def name_groups(labels: np.ndarray, old: np.ndarray, persons: list[str], prefix: str, rebuild: bool,
@@ -182,13 +184,9 @@ def name_groups(labels: np.ndarray, old: np.ndarray, persons: list[str], prefix:
     return out
 
 
-def persons_table(ids, image_ids, owner, x, origin, stats) -> pa.Table:
+def persons_table(ids, image_ids, members, x, origin, stats) -> pa.Table:
     """A row per user with faces; its representative face is the one nearest its mean."""
     rows = []
-    members: dict[str, list[int]] = {}
-    for i, u in enumerate(owner):
-        if u is not None:
-            members.setdefault(u, []).append(i)
     for user, faces in members.items():
         d = np.linalg.norm(x[faces] - np.asarray(stats[user][1]), axis=1)
         rows.append({"user_id": user, "origin": origin[user], "face_count": len(faces),
@@ -198,19 +196,14 @@ def persons_table(ids, image_ids, owner, x, origin, stats) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=PERSONS)
 
 
-def suggestions(x, owner, origin, settings: GroupSettings) -> pa.Table:
+def suggestions(x, members, origin, stats, settings: GroupSettings) -> pa.Table:
     """What grouping would change about users made by hand: a hand user and another user whose
-    centroids are close enough to merge; a hand user whose faces fall into several groups."""
-    members: dict[str, list[int]] = {}
-    for i, u in enumerate(owner):
-        if u is not None:
-            members.setdefault(u, []).append(i)
-    if not members:
-        return pa.Table.from_pylist([], schema=SUGGESTIONS)
+    means are close enough to merge; a hand user whose faces fall into several groups."""
     names = sorted(members)
-    means = np.stack([x[members[u]].mean(0) for u in names])
     hand = [i for i, u in enumerate(names) if origin.get(u) != "auto"]
     rows = []
+    if hand:
+        means = np.asarray([stats[u][1] for u in names], np.float32)
     for i in hand:
         d = np.linalg.norm(means - means[i], axis=1)
         for j in np.flatnonzero(d <= settings.merge_distance):
@@ -220,10 +213,8 @@ def suggestions(x, owner, origin, settings: GroupSettings) -> pa.Table:
         faces = members[names[i]]
         if len(faces) >= 2 * settings.min_faces:
             sub = x[faces]
-            idx, dist = knn_graph(sub, settings.neighbours, settings.cell_size, settings.probe)
-            labels = cluster(sub, idx, dist, settings)
-            parts = np.unique(labels[labels >= 0])
-            if len(parts) > 1:
+            labels = cluster(sub, *knn_graph(sub, settings.neighbours, settings.cell_size, settings.probe), settings)
+            if len(np.unique(labels[labels >= 0])) > 1:
                 rows.append({"kind": "split", "user_id": names[i], "other_user_id": None,
                              "similarity": None, "face_count": len(faces)})
     return pa.Table.from_pylist(rows, schema=SUGGESTIONS)
@@ -237,7 +228,7 @@ def contact_sheet(path: str, grouped: Grouped, max_persons: int = 40, per_person
 
     from facelake.models.images import ImageLimits, load
 
-    owner, faces = grouped.owner, grouped.faces
+    faces = grouped.faces
     persons = grouped.tables["persons"].to_pylist()[:max_persons]
     uris = faces.column("source_uri").to_pylist()
     boxes = faces.column("bounding_box").to_pylist()
@@ -247,7 +238,7 @@ def contact_sheet(path: str, grouped: Grouped, max_persons: int = 40, per_person
     cache: dict[str, Image.Image | None] = {}
     for row, person in enumerate(persons):
         draw.text((6, row * tile + tile // 2 - 12), f"{person['user_id']}\n{person['face_count']} faces", fill="black")
-        for col, i in enumerate(np.flatnonzero(owner == person["user_id"])[:per_person]):
+        for col, i in enumerate(grouped.members[person["user_id"]][:per_person]):
             crop = Image.new("RGB", (tile, tile), (200, 200, 200))
             uri = uris[i]
             if uri and uri not in cache:

@@ -25,6 +25,7 @@ from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS, REQUESTS
 from facelake.settings import (
     ANN_SCRATCH_MIN_FACES, INDEX_MIN_FACES, INDEX_REFRESH_FACES, INDEX_SETTINGS, SEARCH_SETTINGS)
 
+from .sql import quoted
 from .tables import read_faces
 from .users import UserStore
 
@@ -45,11 +46,6 @@ def default_store() -> str:
     return os.environ.get("FACELAKE_STORE") or str(Path.home() / ".facelake" / "store")
 
 
-def _quote(values: list[str]) -> str:
-    # ids reaching here have been checked against Rekognition's patterns: no quotes inside
-    return ", ".join(f"'{v}'" for v in values)
-
-
 def vector_query(table, vector: np.ndarray, k: int, indexed: bool | None = None):
     """A k-nearest (euclidean) query on a LanceDB table, with SEARCH_SETTINGS when it has an index."""
     query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k)
@@ -68,7 +64,7 @@ def nearest_rows(table, vector: np.ndarray, k: int, max_distance: float, indexed
     first, as (row, distance); ``exclude``: a face_id left out; ``indexed`` as vector_query's."""
     query = vector_query(table, vector, k, indexed)
     if exclude:
-        query = query.where(f"face_id != {_quote([exclude])}", prefilter=True)
+        query = query.where(f"face_id != {quoted([exclude])}", prefilter=True)
     out = []
     for row in query.to_list():
         d = float(np.sqrt(max(row.pop("_distance"), 0.0)))  # LanceDB's l2 is squared
@@ -118,10 +114,21 @@ class CollectionStore:
             if not token:
                 return names
 
+    def open_or_create(self, name: str, schema: pa.Schema):
+        """A table of the store, created empty if it is not there yet."""
+        if name not in self._tables():
+            try:
+                return self.db.create_table(name, schema=schema)
+            except (ValueError, OSError):  # created meanwhile by another writer
+                pass
+        return self.db.open_table(name)
+
+    def open_if_there(self, name: str):
+        """A table of the store, or None if nothing created it (reads create no table)."""
+        return self.db.open_table(name) if name in self._tables() else None
+
     def _meta(self):
-        if META not in self._tables():
-            return self.db.create_table(META, schema=COLLECTIONS)
-        return self.db.open_table(META)
+        return self.open_or_create(META, COLLECTIONS)
 
     def exists(self, collection_id: str) -> bool:
         return table_name(collection_id) in self._tables()
@@ -133,7 +140,7 @@ class CollectionStore:
             "created_at": dt.datetime.now(dt.timezone.utc)}], schema=COLLECTIONS))
 
     def info(self, collection_id: str) -> dict:
-        rows = self._meta().search().where(f"collection_id = {_quote([collection_id])}").limit(1).to_list()
+        rows = self._meta().search().where(f"collection_id = {quoted([collection_id])}").limit(1).to_list()
         meta = rows[0] if rows else {"face_model_version": "", "created_at": None}
         return {"face_count": self.table(collection_id).count_rows(),
                 "face_model_version": meta["face_model_version"], "created_at": meta["created_at"]}
@@ -148,28 +155,21 @@ class CollectionStore:
         self.users(collection_id).drop()
         self.db.drop_table(table_name(collection_id))
         meta = self._meta()
-        meta.delete(f"collection_id = {_quote([collection_id])}")
+        meta.delete(f"collection_id = {quoted([collection_id])}")
         self._purge(meta)
 
     def users(self, collection_id: str) -> UserStore:
         return UserStore(self, collection_id)
 
     # --- answers to requests with a ClientRequestToken -------------------------------------------
-    def _requests(self):
-        if REQUESTS_TABLE not in self._tables():
-            try:
-                return self.db.create_table(REQUESTS_TABLE, schema=REQUESTS)
-            except (ValueError, OSError):  # created meanwhile
-                pass
-        return self.db.open_table(REQUESTS_TABLE)
-
     def answered(self, key: str) -> dict | None:
-        """What was answered to the request ``key`` (operation, collection, token), if anything."""
-        rows = self._requests().search().where(f"key = {_quote([key])}").limit(1).to_list()
+        """What was answered to the request ``key`` (operation and token), if anything."""
+        table = self.open_if_there(REQUESTS_TABLE)
+        rows = table.search().where(f"key = {quoted([key])}").limit(1).to_list() if table is not None else []
         return rows[0] if rows else None
 
     def remember(self, key: str, params_sha256: str, response: str) -> None:
-        self._requests().add(pa.Table.from_pylist([{"key": key, "params_sha256": params_sha256, "response": response,
+        self.open_or_create(REQUESTS_TABLE, REQUESTS).add(pa.Table.from_pylist([{"key": key, "params_sha256": params_sha256, "response": response,
                                                     "at": dt.datetime.now(dt.timezone.utc)}], schema=REQUESTS))
 
     # --- faces ---------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ class CollectionStore:
     def get(self, collection_id: str, face_ids: list[str]) -> list[dict]:
         if not face_ids:
             return []
-        return (self.table(collection_id).search().where(f"face_id IN ({_quote(face_ids)})")
+        return (self.table(collection_id).search().where(f"face_id IN ({quoted(face_ids)})")
                 .limit(len(face_ids)).to_list())
 
     def page(self, collection_id: str, offset: int, limit: int, user_id: str | None = None,
@@ -216,8 +216,8 @@ class CollectionStore:
         listed; also whether more follow."""
         columns = [c for c in COLLECTION_FACES.names if c != "vector"]
         query = self.table(collection_id).search().select(columns)
-        clauses = ([f"user_id = {_quote([user_id])}"] if user_id is not None else []) + (
-            [f"face_id IN ({_quote(face_ids)})"] if face_ids is not None else [])
+        clauses = ([f"user_id = {quoted([user_id])}"] if user_id is not None else []) + (
+            [f"face_id IN ({quoted(face_ids)})"] if face_ids is not None else [])
         if clauses:
             query = query.where(" AND ".join(clauses))
         rows = (query.order_by([ColumnOrdering(column_name="face_id")]).offset(offset).limit(limit + 1)
@@ -229,7 +229,7 @@ class CollectionStore:
         found = [r["face_id"] for r in self.get(collection_id, face_ids)]
         if found:
             table = self.table(collection_id)
-            table.delete(f"face_id IN ({_quote(found)})")
+            table.delete(f"face_id IN ({quoted(found)})")
             self._purge(table)
         return found
 

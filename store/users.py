@@ -19,76 +19,55 @@ import pyarrow as pa
 from facelake.models.grouping import means_by_label
 from facelake.schemas.collections import USER_EDITS, USERS
 
+from .sql import quoted
+
 _LOCKS: defaultdict = defaultdict(threading.RLock)  # (store, collection) -> lock
-
-
-def _quote(values) -> str:
-    # ids reaching here have been checked against Rekognition's patterns: no quotes inside
-    return ", ".join(f"'{v}'" for v in values)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def users_table_name(collection_id: str) -> str:
-    return "__u" + hashlib.sha256(collection_id.encode()).hexdigest()[:40]
-
-
-def edits_table_name(collection_id: str) -> str:
-    return "__e" + hashlib.sha256(collection_id.encode()).hexdigest()[:40]
+def derived_name(prefix: str, collection_id: str) -> str:
+    """The name of one of a collection's own tables ("__u": users, "__e": hand edits)."""
+    return prefix + hashlib.sha256(collection_id.encode()).hexdigest()[:40]
 
 
 class UserStore:
     """One collection's users. ``lock``: held around a read-check-write of users in this process
-    (other processes' writes are reconciled by ``refresh``, which recounts from the faces)."""
+    (another process's write is not seen under it; ``refresh`` recounts a user from its faces)."""
 
     def __init__(self, store, collection_id: str):
         self.store, self.collection_id = store, collection_id
+        self.users_name, self.edits_name = derived_name("__u", collection_id), derived_name("__e", collection_id)
         self.lock = _LOCKS[(store.uri, collection_id)]
 
     # --- tables --------------------------------------------------------------------------------
-    def _open(self, name: str, schema: pa.Schema):
-        if name not in self.store._tables():
-            try:
-                return self.store.db.create_table(name, schema=schema)
-            except (ValueError, OSError):  # created meanwhile by another writer
-                pass
-        return self.store.db.open_table(name)
-
     def table(self):
-        return self._open(users_table_name(self.collection_id), USERS)
-
-    def _readable(self, name: str):
-        """The table to read, or None while nothing was written (reads create no table)."""
-        return self.store.db.open_table(name) if name in self.store._tables() else None
-
-    def edits_table(self):
-        return self._open(edits_table_name(self.collection_id), USER_EDITS)
+        return self.store.open_or_create(self.users_name, USERS)
 
     def faces(self):
         return self.store.table(self.collection_id)
 
     def drop(self) -> None:
-        tables = self.store._tables()
-        for name in (users_table_name(self.collection_id), edits_table_name(self.collection_id)):
-            if name in tables:
+        for name in (self.users_name, self.edits_name):
+            if self.store.open_if_there(name) is not None:
                 self.store.db.drop_table(name)
 
     # --- users ---------------------------------------------------------------------------------
     def get(self, user_ids: list[str]) -> dict[str, dict]:
-        table = self._readable(users_table_name(self.collection_id))
+        table = self.store.open_if_there(self.users_name)
         if not user_ids or table is None:
             return {}
-        rows = table.search().where(f"user_id IN ({_quote(user_ids)})").limit(len(user_ids)).to_list()
+        rows = table.search().where(f"user_id IN ({quoted(user_ids)})").limit(len(user_ids)).to_list()
         return {r["user_id"]: r for r in rows}
 
     def count(self) -> int:
-        table = self._readable(users_table_name(self.collection_id))
+        table = self.store.open_if_there(self.users_name)
         return table.count_rows() if table is not None else 0
 
     def all(self, columns: list[str] | None = None) -> pa.Table:
-        table = self._readable(users_table_name(self.collection_id))
+        table = self.store.open_if_there(self.users_name)
         return (table.to_arrow() if table is not None else USERS.empty_table()).select(columns or USERS.names)
 
     def page(self, offset: int, limit: int) -> tuple[list[dict], bool]:
@@ -105,34 +84,32 @@ class UserStore:
     def delete(self, user_ids: list[str]) -> None:
         """Users removed; their faces belong to no one."""
         if user_ids:
-            self.faces().update(where=f"user_id IN ({_quote(user_ids)})", values={"user_id": None})
-            self.table().delete(f"user_id IN ({_quote(user_ids)})")
+            self.faces().update(where=f"user_id IN ({quoted(user_ids)})", values={"user_id": None})
+            self.table().delete(f"user_id IN ({quoted(user_ids)})")
 
     # --- faces ---------------------------------------------------------------------------------
     def face_owners(self, face_ids: list[str]) -> dict[str, str | None]:
         """The user of each face that exists (None: no user)."""
         if not face_ids:
             return {}
-        rows = (self.faces().search().select(["face_id", "user_id"]).where(f"face_id IN ({_quote(face_ids)})")
+        rows = (self.faces().search().select(["face_id", "user_id"]).where(f"face_id IN ({quoted(face_ids)})")
                 .limit(len(face_ids)).to_list())
         return {r["face_id"]: r["user_id"] for r in rows}
 
-    def assign(self, owners: dict[str, str | None]) -> None:
-        """Set the user of each face (face_id -> user_id or None), then recount the users touched."""
-        if not owners:
-            return
-        before = self.face_owners(list(owners))
-        update = pa.table({"face_id": pa.array(list(owners), pa.string()),
-                           "user_id": pa.array(list(owners.values()), pa.string())})
-        self.faces().merge_insert("face_id").when_matched_update_all().execute(update)
-        self.refresh({u for u in list(before.values()) + list(owners.values()) if u})
+    def set_owners(self, owners: dict[str, str | None]) -> None:
+        """Set the user of each face (face_id -> user_id, or None for no one); the users' counts
+        and match vectors are the caller's to bring up to date (refresh, set_stats)."""
+        if owners:
+            update = pa.table({"face_id": pa.array(list(owners), pa.string()),
+                               "user_id": pa.array(list(owners.values()), pa.string())})
+            self.faces().merge_insert("face_id").when_matched_update_all().execute(update)
 
     def refresh(self, user_ids: set[str]) -> None:
         """Recount the faces and recompute the match vector (the mean descriptor) of these users."""
         if not user_ids:
             return
         ids = sorted(user_ids)
-        faces = (self.faces().search().select(["user_id", "vector"]).where(f"user_id IN ({_quote(ids)})")
+        faces = (self.faces().search().select(["user_id", "vector"]).where(f"user_id IN ({quoted(ids)})")
                  .limit(None).to_arrow())
         stats = match_vectors(faces)
         self.set_stats({u: stats.get(u, (0, None)) for u in ids})
@@ -150,7 +127,7 @@ class UserStore:
     def nearest(self, vector: np.ndarray, k: int, max_distance: float,
                 exclude: str | None = None) -> list[tuple[dict, float]]:
         """Up to k users whose match vector lies within max_distance of ``vector``, nearest first."""
-        table = self._readable(users_table_name(self.collection_id))
+        table = self.store.open_if_there(self.users_name)
         if table is None:
             return []
         query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k + 1)
@@ -165,11 +142,11 @@ class UserStore:
     def record_edits(self, face_ids: list[str], user_id: str, action: str) -> None:
         if face_ids:
             now = _now()
-            self.edits_table().add(pa.Table.from_pylist(
+            self.store.open_or_create(self.edits_name, USER_EDITS).add(pa.Table.from_pylist(
                 [{"face_id": f, "user_id": user_id, "action": action, "at": now} for f in face_ids], schema=USER_EDITS))
 
     def edits(self) -> pa.Table:
-        table = self._readable(edits_table_name(self.collection_id))
+        table = self.store.open_if_there(self.edits_name)
         return table.to_arrow() if table is not None else USER_EDITS.empty_table()
 
 
