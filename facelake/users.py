@@ -38,6 +38,15 @@ def existing_user(users, user_id: str) -> dict:
     return user
 
 
+def move_by_hand(users, face_ids: list[str], user_id: str, action: str) -> str:
+    """Faces associated to ("associate") or taken from ("disassociate") a user by hand: set their
+    owner, recount the user, record the edit (grouping never undoes it); the user's status after."""
+    users.set_owners({f: user_id if action == "associate" else None for f in face_ids})
+    users.refresh({user_id})
+    users.record_edits(face_ids, user_id, action)
+    return status(users.get([user_id]).get(user_id))
+
+
 @operation("CreateUser", changes=True)
 def create_user(ctx: Context, *, CollectionId: str, UserId: str) -> dict:
     users = ctx.store.users(existing(ctx, CollectionId))
@@ -103,12 +112,9 @@ def associate_faces(ctx: Context, *, CollectionId: str, UserId: str, FaceIds: li
             raise errors.ServiceQuotaExceededException(
                 f"user {UserId} has {user['face_count']} faces; {len(new)} more would pass the limit of "
                 f"{MAX_FACES_PER_USER}")
-        users.set_owners({f: UserId for f in new})
-        users.refresh({UserId})
-        users.record_edits(new, UserId, "associate")
-        after = users.get([UserId]).get(UserId)
+        after = move_by_hand(users, new, UserId, "associate")
     return {"AssociatedFaces": [{"FaceId": f} for f in done], "UnsuccessfulFaceAssociations": failed,
-            "UserStatus": status(after)}
+            "UserStatus": after}
 
 
 @operation("DisassociateFaces", changes=True)
@@ -122,12 +128,9 @@ def disassociate_faces(ctx: Context, *, CollectionId: str, UserId: str, FaceIds:
         failed = [{"FaceId": f, "UserId": UserId,
                    "Reasons": ["FACE_NOT_FOUND" if f not in owners else "ASSOCIATED_TO_A_DIFFERENT_USER"]}
                   for f in asked if f not in done]
-        users.set_owners({f: None for f in done})
-        users.refresh({UserId})
-        users.record_edits(done, UserId, "disassociate")
-        after = users.get([UserId]).get(UserId)
+        after = move_by_hand(users, done, UserId, "disassociate")
     return {"DisassociatedFaces": [{"FaceId": f} for f in done], "UnsuccessfulFaceDisassociations": failed,
-            "UserStatus": status(after)}
+            "UserStatus": after}
 
 
 def user_matches(ctx: Context, cid: str, vector, max_users: int, threshold: float,
