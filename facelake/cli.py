@@ -7,6 +7,7 @@
     facelake search SOURCE... --collection ID [--store URI] --output OUT                    (see pipelines/search.py)
     facelake compare-libraries A [B] --output OUT [--threshold 80]                          (see pipelines/compare.py)
     facelake group --collection ID [--store URI] [--output OUT] [--rebuild] [--sheet F.jpg] (see pipelines/group.py)
+    facelake video SOURCE... --output OUT [--faces] [--segments SHOT,TECHNICAL_CUE] [--search ID] (pipelines/video.py)
 
 IMAGE is a local path, an ``s3://bucket/key`` (read through s3fs; endpoint and credentials from
 the usual AWS_* variables) or any fsspec URI. Responses are printed as JSON. Files on disk and
@@ -23,7 +24,7 @@ import sys
 from facelake.schemas.errors import RekognitionError
 from facelake.schemas.rekognition import QUALITY_FILTERS
 
-JOBS = ("detect", "index", "search", "compare-libraries", "repair", "group")
+JOBS = ("detect", "index", "search", "compare-libraries", "repair", "group", "video")
 
 
 def image_param(arg: str) -> dict:
@@ -75,6 +76,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("compare-libraries", help="face pairs of two libraries' faces tables (--help)", add_help=False)
     sub.add_parser("repair", help="finish what a killed job left in OUT (facelake repair OUT)", add_help=False)
     sub.add_parser("group", help="group a collection's faces into persons (facelake group --help)", add_help=False)
+    sub.add_parser("video", help="faces, persons and segments of videos into Parquet with Beam (--help)",
+                   add_help=False)
     sub.add_parser("serve", help="Rekognition's HTTP API on this machine (facelake serve --help)", add_help=False)
     d = sub.add_parser("detect-faces", help="detect and describe the faces of an image (DetectFaces)")
     d.add_argument("image")
@@ -143,11 +146,11 @@ def beam_job(command: str, argv: list[str]) -> int:
     """``facelake detect`` / ``index`` / ``search`` / ``compare-libraries`` / ``repair`` (the Beam
     jobs of facelake.pipelines) and ``group``. Every failure ends in one line on stderr (exit 1)."""
     log = job_log()
-    from facelake.pipelines import compare, detect, group, index, launcher, search
+    from facelake.pipelines import compare, detect, group, index, launcher, search, video
     from facelake.store.commit import LeaseHeldError
 
     mains = {"detect": detect.main, "index": index.main, "search": search.main, "compare-libraries": compare.main,
-             "group": group.main,
+             "group": group.main, "video": video.main,
              "repair": lambda a: launcher.main(launcher.run_repair, a, "facelake repair")}
     try:
         return mains[command](argv)

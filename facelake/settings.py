@@ -52,3 +52,14 @@ INDEX_REFRESH_FACES = 10_000  # an existing index is brought up to date every th
 INDEX_SETTINGS = {"rows_per_partition": 65_536, "m": 16, "ef_construction": 150}
 SEARCH_SETTINGS = {"nprobes": 8, "ef": 100, "refine": 2}
 ANN_SCRATCH_MIN_FACES = 5000  # compare-libraries --ann: below this an exact scan of B is as fast
+
+# --- video (Rekognition's limits: 10 GB, 6 hours) --------------------------------------------------
+MAX_VIDEO_BYTES = 10 * 1024 ** 3
+MAX_VIDEO_SECONDS = 6 * 3600
+VIDEO_READ_TIMEOUT = 60  # s: FFmpeg gives up on a read that hangs this long
+# frames the face models see are decoded at most this long side (720p stays whole; the detector
+# itself works at DETECT_MAX_SIDE, and 1280 keeps the 150 px chips sharp for faces >= 40 px)
+VIDEO_DECODE_MAX_SIDE = 1280
+VIDEO_FPS = 5  # frames analysed per second of video (--fps), Rekognition Video's sampling
+# a video is cut into ranges of this many frames, analysed in parallel and stitched again
+VIDEO_RANGE_FRAMES = 3000

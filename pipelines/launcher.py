@@ -215,7 +215,7 @@ def main(run: Callable[[list[str] | None], dict], argv: list[str] | None, prog: 
     summary = run(argv)
     print(json.dumps(summary, indent=2, default=str))
     if summary.get("reconciled") is False:
-        print(f"{prog}: counts do not reconcile: inputs {summary['inputs']} != images "
-              f"{summary['images']} + errors {summary['errors']} + skipped {summary['skipped']}", file=sys.stderr)
+        rows = " + ".join(f"{k} {summary[k]}" for k in ("images", "videos", "errors", "skipped") if k in summary)
+        print(f"{prog}: counts do not reconcile: inputs {summary['inputs']} != {rows}", file=sys.stderr)
         return 1
     return 0

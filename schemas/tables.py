@@ -1,4 +1,5 @@
-"""pyarrow schemas of the images, faces and errors tables, and the row <-> Rekognition mapping.
+"""pyarrow schemas of every table (images, faces, errors; the search jobs' and the video job's)
+and the row <-> Rekognition mapping of the photo tables (the video shapes: schemas.video).
 
 Column names are Rekognition's in snake_case; a faces row holds every FaceDetail member as a
 typed column (structs for nested members, null where the attribute was not computed), so
@@ -96,7 +97,76 @@ PAIRS = pa.schema([  # facelake compare-libraries: face pairs of two libraries (
     ("run_id", pa.string()),
 ])
 
-TABLES = {"images": IMAGES, "faces": FACES, "errors": ERRORS, "matches": MATCHES, "pairs": PAIRS}
+# --- the video job's tables (facelake video) ---------------------------------------------------------
+
+VIDEOS = pa.schema([
+    ("video_id", pa.string()),  # sha256 of the file's bytes
+    ("uri", pa.string()),
+    ("codec", pa.string()),
+    ("duration_millis", pa.int64()),
+    ("format", pa.string()),
+    ("frame_rate", pa.float32()),
+    ("frame_height", pa.int64()),  # as displayed (after the rotation its display matrix asks for)
+    ("frame_width", pa.int64()),
+    ("color_range", pa.string()),  # FULL or LIMITED
+    ("frame_count", pa.int64()),
+    ("rotation", pa.int32()),  # degrees, from the display matrix
+    ("audio", pa.list_(pa.struct([("codec", pa.string()), ("duration_millis", pa.int64()),
+                                  ("sample_rate", pa.int64()), ("number_of_channels", pa.int64())]))),
+    ("size_bytes", pa.int64()),
+    ("analysed_frames", pa.int64()),  # frames the face models ran on
+    ("face_count", pa.int64()),  # rows of video_faces
+    ("person_count", pa.int64()),
+    ("run_id", pa.string()),
+    ("model_versions", MODEL_VERSIONS),
+])
+
+# one row per face per analysed frame: the faces table's FaceDetail columns and embedding
+_FACE_COLUMNS = [f for f in FACES if f.name not in ("face_id", "image_id", "uri", "face_index", "run_id",
+                                                      "model_versions")]
+VIDEO_FACES = pa.schema([
+    ("video_id", pa.string()),
+    ("uri", pa.string()),
+    ("timestamp", pa.int64()),  # ms from the start, rounded down
+    ("frame_number", pa.int64()),
+    ("person_index", pa.int64()),  # one person through the whole video
+    *_FACE_COLUMNS,
+    ("run_id", pa.string()),
+    ("model_versions", MODEL_VERSIONS),
+])
+
+VIDEO_MATCHES = pa.schema([  # --search: a person's face on one analysed frame, matched to collection faces
+    ("video_id", pa.string()),
+    ("uri", pa.string()),
+    ("timestamp", pa.int64()),
+    ("frame_number", pa.int64()),
+    ("person_index", pa.int64()),
+    ("collection_id", pa.string()),
+    ("matches", pa.list_(pa.struct([("face_id", pa.string()), ("similarity", pa.float32())]))),
+    ("run_id", pa.string()),
+])
+
+SEGMENTS = pa.schema([
+    ("video_id", pa.string()),
+    ("uri", pa.string()),
+    ("type", pa.string()),  # SHOT or TECHNICAL_CUE
+    ("technical_cue_type", pa.string()),  # BlackFrames, ColorBars, Content (TECHNICAL_CUE only)
+    ("shot_index", pa.int64()),  # SHOT only, from 0
+    ("confidence", pa.float32()),
+    ("start_timestamp_millis", pa.int64()),
+    ("end_timestamp_millis", pa.int64()),  # the last frame's time (inclusive)
+    ("duration_millis", pa.int64()),
+    ("start_timecode_smpte", pa.string()),
+    ("end_timecode_smpte", pa.string()),
+    ("duration_smpte", pa.string()),
+    ("start_frame_number", pa.int64()),
+    ("end_frame_number", pa.int64()),  # inclusive
+    ("duration_frames", pa.int64()),
+    ("run_id", pa.string()),
+])
+
+TABLES = {"images": IMAGES, "faces": FACES, "errors": ERRORS, "matches": MATCHES, "pairs": PAIRS,
+          "videos": VIDEOS, "video_faces": VIDEO_FACES, "video_matches": VIDEO_MATCHES, "segments": SEGMENTS}
 
 def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
