@@ -16,12 +16,12 @@ from facelake.schemas.botocore_model import service_model
 from facelake.schemas.errors import IdempotentParameterMismatchException, UnknownOperationException
 from facelake.schemas.requests import check_request
 
-from . import collections, faces, users
+from . import collections, faces, users, video
 from .context import Context
 
 OPERATIONS: dict[str, Callable[..., dict]] = {
     fn.operation_name: fn
-    for module in (faces, collections, users)
+    for module in (faces, collections, users, video)
     for fn in vars(module).values()
     if callable(fn) and getattr(fn, "operation_name", None) and fn.__module__ == module.__name__
 }
@@ -34,10 +34,12 @@ def changes_state(name: str) -> bool:
 
 @lru_cache(maxsize=None)
 def token_member(name: str) -> str | None:
-    """The member of operation ``name``'s request that the service model marks as its idempotency
-    token (ClientRequestToken), if it has one."""
+    """The member of operation ``name``'s request that makes it idempotent, if it has one: the
+    one the service model marks as its idempotency token, or ClientRequestToken (the video Start*
+    calls' token is not marked, though Rekognition documents it as idempotent)."""
     shape = service_model().operation_model(name).input_shape
-    return next((m for m, s in shape.members.items() if s.metadata.get("idempotencyToken")), None)
+    marked = next((m for m, s in shape.members.items() if s.metadata.get("idempotencyToken")), None)
+    return marked or ("ClientRequestToken" if "ClientRequestToken" in shape.members else None)
 
 
 def call(ctx: Context, name: str, params: dict) -> dict:

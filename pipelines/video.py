@@ -13,6 +13,7 @@ errors; every video ends in exactly one videos or errors row.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 
 from facelake import settings
@@ -20,6 +21,7 @@ from facelake.models.analyzer import FaceAnalyzer
 from facelake.models.segments import BlackRule
 from facelake.schemas.rekognition import ATTRIBUTE_NAMES, parse_attributes, requested_attributes
 from facelake.store.collections import CollectionStore, default_store
+from facelake.store.jobs import JobStore
 from facelake.store.tables import column_values
 from facelake.transforms.parquet import WriteTable
 from facelake.transforms.sources import MatchImages
@@ -122,7 +124,40 @@ def run_plan(sources: list[str], output: str, plan: VideoPlan, *, workers: int =
                            show_progress=show_progress, stream=stream)
 
 
+# --- the background runs of Rekognition's Start* calls (facelake.video) -------------------------------
+
+def run_job(jobs: JobStore, job_id: str) -> dict:
+    """Run a recorded video job to its end; records SUCCEEDED, or FAILED with a StatusMessage
+    (the video's error row, or what stopped the run)."""
+    record = jobs.get(job_id)
+    try:
+        run_plan([record["Uri"]], jobs.output(job_id), VideoPlan.from_dict(record["Plan"]), job=record["Kind"])
+        failed = jobs.table(job_id, "errors").to_pylist()
+        if failed:
+            return jobs.update(job_id, JobStatus="FAILED", StatusMessage=f"{failed[0]['reason']}: "
+                                                                          f"{failed[0]['message']}"[:1000])
+        return jobs.update(job_id, JobStatus="SUCCEEDED")
+    except Exception as e:
+        return jobs.update(job_id, JobStatus="FAILED", StatusMessage=f"{type(e).__name__}: {e}"[:1000])
+
+
+def spawn_job(jobs: JobStore, job_id: str) -> None:
+    """Start ``run_job`` in a process of its own that outlives this one (its own session; its
+    log beside the job record when the store is local)."""
+    log = jobs.log_path(job_id)
+    with open(log, "ab") as out:
+        subprocess.Popen([sys.executable, "-m", "facelake.pipelines.video", "--job", job_id, "--store", jobs.store_uri],
+                         stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--job"]:  # the background run of a Start* call
+        ap = argparse.ArgumentParser(prog="facelake.pipelines.video --job")
+        ap.add_argument("--job", required=True)
+        ap.add_argument("--store", required=True)
+        a = ap.parse_args(argv)
+        return 0 if run_job(JobStore(a.store), a.job)["JobStatus"] == "SUCCEEDED" else 1
     return launcher.main(run, argv, "facelake video")
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {"models": "facelake.models", "schemas": "facelake.schemas", "store": "facelake.store",
           "transforms": "facelake.transforms", "pipelines": "facelake.pipelines", "facelake": "facelake"}
 DOORS_AND_OPERATIONS = ("facelake.client", "facelake.operations", "facelake.context", "facelake.faces", "facelake.users",
-                        "facelake.collections", "facelake.cli")
+                        "facelake.collections", "facelake.video", "facelake.cli")
 
 
 def imports(folder: str) -> dict[str, set[str]]:

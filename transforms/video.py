@@ -11,7 +11,7 @@ video an error row (stage ``analyze``), never a partial video.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import apache_beam as beam
 import numpy as np
@@ -49,6 +49,14 @@ class VideoPlan:
     range_frames: int = settings.VIDEO_RANGE_FRAMES
     search: dict | None = None  # {"store", "collection_id", "threshold", "max_matches"}
     tracking: TrackSettings = TrackSettings()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "VideoPlan":
+        return VideoPlan(**{**d, "segment_types": tuple(d["segment_types"]), "attributes": tuple(d["attributes"]),
+                            "black": BlackRule(**d["black"]), "tracking": TrackSettings(**d["tracking"])})
 
     def analysed(self, n: int, rate) -> bool:
         """Whether frame ``n`` is one the face models see: the first frame at or after each
