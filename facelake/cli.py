@@ -8,6 +8,9 @@
     facelake compare-libraries A [B] --output OUT [--threshold 80]                          (see pipelines/compare.py)
     facelake group --collection ID [--store URI] [--output OUT] [--rebuild] [--sheet F.jpg] (see pipelines/group.py)
     facelake video SOURCE... --output OUT [--faces] [--segments SHOT,TECHNICAL_CUE] [--search ID] (pipelines/video.py)
+    facelake detect-video-faces VIDEO [--attributes ALL] [--draw OUT.mp4]
+    facelake search-video VIDEO --collection ID [--threshold 80] [--draw OUT.mp4]
+    facelake detect-segments VIDEO [--segment-types SHOT,TECHNICAL_CUE] [--draw OUT.mp4]
 
 IMAGE is a local path, an ``s3://bucket/key`` (read through s3fs; endpoint and credentials from
 the usual AWS_* variables) or any fsspec URI. Responses are printed as JSON. Files on disk and
@@ -89,7 +92,65 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--similarity-threshold", type=float, default=80.0)
     c.add_argument("--quality-filter", default="NONE", choices=QUALITY_FILTERS)
     c.add_argument("--draw", metavar="OUT.png", help="also write TARGET with matches green, others red")
+    for name, what in (("detect-video-faces", "faces of a video with timestamps (GetFaceDetection's response)"),
+                       ("search-video", "persons of a video matched against a collection (GetFaceSearch's)"),
+                       ("detect-segments", "shots and technical cues of a video (GetSegmentDetection's)")):
+        v = sub.add_parser(name, help=what)
+        v.add_argument("video", help="a local path, s3:// or any fsspec URI")
+        if name == "search-video":
+            v.add_argument("--collection", required=True)
+            v.add_argument("--threshold", type=float, default=80.0, help="FaceMatchThreshold (default 80)")
+        if name == "detect-segments":
+            v.add_argument("--segment-types", default="SHOT,TECHNICAL_CUE")
+        else:
+            v.add_argument("--attributes", default="DEFAULT", choices=["DEFAULT", "ALL"])
+        v.add_argument("--draw", metavar="OUT.mp4", help="also write the video with boxes, persons and segments drawn")
     return p
+
+
+VIDEO_CALLS = {"detect-video-faces": "GetFaceDetection", "search-video": "GetFaceSearch",
+               "detect-segments": "GetSegmentDetection"}
+
+
+def video_command(ctx, args: argparse.Namespace) -> dict:
+    """Run one video's job here and now and return the whole Get* response (every page)."""
+    job_log()  # Beam's own logging to a file, as for the jobs
+    from facelake.operations import call
+    from facelake.store.jobs import JobStore
+    from facelake.transforms.video import VideoPlan
+    from facelake.video import segment_plan, start_job
+
+    if args.command == "detect-segments":
+        kind = "SegmentDetection"
+        plan = segment_plan([t.strip().upper() for t in args.segment_types.split(",") if t.strip()], None)
+    elif args.command == "search-video":
+        kind = "FaceSearch"
+        if not ctx.store.exists(args.collection):
+            raise RekognitionError(f"collection {args.collection} does not exist")
+        plan = VideoPlan(search={"store": ctx.store.uri, "collection_id": args.collection,
+                                 "threshold": args.threshold, "max_matches": 10}, attributes=(args.attributes,))
+    else:
+        kind, plan = "FaceDetection", VideoPlan(attributes=(args.attributes,))
+    if args.draw and kind != "SegmentDetection":  # the drawing labels shots too
+        plan = VideoPlan.from_dict({**plan.to_dict(), "segment_types": ["SHOT"]})
+    job_id = start_job(ctx, kind, args.video, plan, background=False)
+    resp = call(ctx, VIDEO_CALLS[args.command], {"JobId": job_id})
+    listed = {"GetFaceDetection": "Faces", "GetFaceSearch": "Persons", "GetSegmentDetection": "Segments"}[
+        VIDEO_CALLS[args.command]]
+    token = resp.pop("NextToken", None)
+    while token:
+        more = call(ctx, VIDEO_CALLS[args.command], {"JobId": job_id, "NextToken": token})
+        resp[listed] += more[listed]
+        token = more.get("NextToken")
+    if resp["JobStatus"] != "SUCCEEDED":
+        raise RekognitionError(resp.get("StatusMessage", "the video job failed"))
+    if args.draw:
+        from facelake.video_draw import draw_video
+
+        jobs = JobStore(ctx.store.uri)
+        draw_video(args.video, jobs.table(job_id, "video_faces").to_pylist(),
+                   jobs.table(job_id, "segments").to_pylist(), args.draw)
+    return resp
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -98,6 +159,8 @@ def run(args: argparse.Namespace) -> dict:
     from facelake.operations import call
 
     ctx = Context(limits=ImageLimits(max_bytes=ImageLimits().max_s3_bytes))
+    if args.command in VIDEO_CALLS:
+        return video_command(ctx, args)
     if args.command == "detect-faces":
         image = image_param(args.image)
         resp = call(ctx, "DetectFaces", {"Image": image, "Attributes": args.attributes})
