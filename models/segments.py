@@ -2,15 +2,18 @@
 frame ranges measured in parallel:
 
 1. ``measure`` (per range): for each frame, how much it differs from the frame before
-   (``change``), how close the frames just after it come back to the frame before it
-   (``returns``: a camera flash returns, a cut does not), the share of its pixels that are
+   (``change``), how close the pictures around the change come back to each other (``returns``:
+   around a camera flash they do, around a cut they do not), the share of its pixels that are
    black by Rekognition's rule (``black``), and how much it looks like colour bars (``bars``).
 2. ``shots`` / ``runs`` (per video, over the stitched measures): hard cuts where the change is
    large, several times the change around it (a dissolve, a fade or a camera move changes a
    little on every frame: no cut) and does not return (a flash); cues as runs of frames.
 
 The frame difference is taken on 32x18 block means of Y, U and V (coarse enough that motion
-moves little, fine enough that a new picture changes much) together with their histograms.
+moves little, fine enough that a new picture changes much) together with their histograms, and
+is the smaller of that and the difference of the luma blocks normalised to zero mean and unit
+spread: a fade or a flash scales the picture's brightness, which normalised blocks do not see,
+while a new picture changes both.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ WINDOW = 4  # frames each side whose changes set the local level a cut must stan
 CUT_RATIO = 3.0  # a cut's change is at least this many times the local level
 MIN_CUT = 0.12  # and at least this large (0..1)
 FLASH_RETURN = 0.4  # frames after a flash come back within this share of the flash's change
+FLAT_SPREAD = 2.0  # luma levels: a frame whose blocks spread less is flat (black, a grey card)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Signature:
 
     blocks: np.ndarray  # (3, 18, 32) float32: block means of Y, U, V
     hist: np.ndarray  # (48,) float32: 16-bin histograms of Y, U, V, each summing to 1
+    shape: np.ndarray  # (18, 32) float32: luma blocks at zero mean and unit spread (0 on a flat frame)
 
 
 def signature(frame: Frame) -> Signature:
@@ -57,7 +62,10 @@ def signature(frame: Frame) -> Signature:
     blocks = np.stack([_block_means(p) for p in planes])
     hist = np.concatenate([np.bincount(p[::4, ::4].ravel() >> 4, minlength=16) for p in planes]).astype(np.float32)
     hist /= hist[:16].sum()
-    return Signature(blocks, hist)
+    y = blocks[0]
+    spread = float(y.std())
+    shape = (y - y.mean()) / spread if spread >= FLAT_SPREAD else np.zeros_like(y)
+    return Signature(blocks, hist, shape)
 
 
 def _block_means(plane: np.ndarray) -> np.ndarray:
@@ -68,10 +76,12 @@ def _block_means(plane: np.ndarray) -> np.ndarray:
 
 
 def difference(a: Signature, b: Signature) -> float:
-    """0 (the same picture) .. 1: half block-mean difference, half histogram distance."""
+    """0 (the same picture) .. 1: the smaller of (half block-mean difference, half histogram
+    distance) and the normalised luma blocks' difference (1 for unrelated pictures)."""
     blocks = float(np.abs(a.blocks - b.blocks).mean()) / 64.0  # 64 levels of mean change: as new as it gets
     hist = float(np.abs(a.hist - b.hist).sum()) / 6.0  # three histograms, each distance <= 2
-    return 0.5 * min(1.0, blocks) + 0.5 * hist
+    shape = float(np.abs(a.shape - b.shape).mean()) / 1.13  # mean |x - y| of unrelated unit normals
+    return min(0.5 * min(1.0, blocks) + 0.5 * hist, shape)
 
 
 def black_share(frame: Frame, max_luma: float) -> float:
@@ -127,8 +137,8 @@ class Measures:
 
 
 def measure(frames: Iterable[Frame], start: int, stop: int, black_max_luma: float) -> Measures:
-    """Measures of frames ``start``..``stop - 1``, given the frames from ``start - 1`` (if any)
-    to ``stop - 1 + LOOKAHEAD`` (as far as the video goes). Frames must come in order."""
+    """Measures of frames ``start``..``stop - 1``, given the frames from ``start - 1 - LOOKAHEAD``
+    (or the first) to ``stop - 1 + LOOKAHEAD`` (or the last). Frames must come in order."""
     sigs: dict[int, Signature] = {}
     n = stop - start
     change, returns = np.zeros(n, np.float32), np.ones(n, np.float32)
@@ -143,11 +153,15 @@ def measure(frames: Iterable[Frame], start: int, stop: int, black_max_luma: floa
             bars[i] = bars_score(fr)
             if fr.number - 1 in sigs:
                 change[i] = difference(sigs[fr.number - 1], sig)
-        # the frames after frame f that return to frame f - 1
         for k in range(1, LOOKAHEAD + 1):
+            # a frame after frame f that returns to frame f - 1 (f: the flash's first frame) ...
             f = fr.number - k
             if start <= f < stop and f - 1 in sigs:
                 returns[f - start] = min(returns[f - start], difference(sigs[f - 1], sig))
+            # ... or this frame back to one before its predecessor (this: the first after the flash)
+            if start <= fr.number < stop and fr.number - 1 - k in sigs:
+                i = fr.number - start
+                returns[i] = min(returns[i], difference(sigs[fr.number - 1 - k], sig))
         sigs.pop(fr.number - LOOKAHEAD - 2, None)
     return Measures(start, change[:seen], returns[:seen], black[:seen], bars[:seen])
 

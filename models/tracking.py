@@ -25,7 +25,7 @@ class TrackSettings:
     iou_distance: float = 0.6  # ... joins it if its descriptor is within this distance
     reid_distance: float = 0.45  # a face joins a track of the shot without overlap only this close
     max_gap_seconds: float = 5.0  # a track waits this long for its face to come back within a shot
-    join_distance: float = 0.55  # tracks of one person across shots (dlib's same-person bar is 0.6)
+    join_distance: float = 0.6  # tracks of one person across shots: dlib's own same-person bar
 
 
 @dataclass

@@ -147,7 +147,7 @@ class AnalyseRange(beam.DoFn):
             pending.clear()
 
         def decoded():
-            for fr in frames(uri, info, max(0, start - 1), stop + LOOKAHEAD,
+            for fr in frames(uri, info, max(0, start - 1 - LOOKAHEAD), stop + LOOKAHEAD,
                              analyse=lambda n: start <= n < stop and plan.analysed(n, info.rate)):
                 if fr.image is not None:
                     pending.append(fr)
