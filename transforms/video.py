@@ -33,6 +33,9 @@ from .parquet import WriteTable
 from .rows import error_from_exception
 
 SEGMENT_TYPES = ("SHOT", "TECHNICAL_CUE")
+# a person's matches lie within this descriptor distance of its best match (same person: ~0.3-0.45
+# from its mean; the eval set's look-alike pair: 0.58). benchmarks/video_accuracy.py measures it.
+PERSON_MATCH_MARGIN = 0.12
 
 
 @dataclass(frozen=True)
@@ -222,13 +225,14 @@ class StitchVideo(_Reporting):
             index = track(np.array([f for f, _, _ in faces]), boxes, vectors, cut_frames, float(rate),
                           self.plan.tracking)
             persons = int(index.max()) + 1
+            known = self._persons_matches(vectors, index, persons) if self.table is not None else None
             for (frame, detail, vec), person in zip(faces, index):
                 row = video_face_row(detail, video_id=rec.video_id, uri=uri, frame=frame, rate=rate,
                                      person_index=int(person), embedding=vec, run_id=self.run_id,
                                      model_versions=self.versions)
                 yield beam.pvalue.TaggedOutput("video_faces", row)
                 if self.table is not None:
-                    yield beam.pvalue.TaggedOutput("video_matches", self._matches(row, vec))
+                    yield beam.pvalue.TaggedOutput("video_matches", self._matches(row, vec, known[int(person)]))
         _count("videos")
         _count("video_faces", len(faces))
         self.progress.add(images=1, faces=len(faces))
@@ -264,10 +268,26 @@ class StitchVideo(_Reporting):
             for a, b, cue, confidence in sorted(cues):
                 yield segment("TECHNICAL_CUE", a, b, rate, confidence, cue=cue)
 
-    def _matches(self, row: dict, vec: np.ndarray) -> dict:
+    def _persons_matches(self, vectors: np.ndarray, index: np.ndarray, persons: int) -> list[set[str]]:
+        """Per person, the collection faces its mean descriptor matches above the threshold and
+        nearly as well as its best match (within PERSON_MATCH_MARGIN in distance): the same
+        person indexed twice is kept, a look-alike who only clears the threshold is not."""
         s = self.plan.search
-        hits = nearest_rows(self.table, np.asarray(vec, np.float32), s["max_matches"],
-                            distance_for_similarity(s["threshold"]), self.indexed)
+        limit = distance_for_similarity(s["threshold"])
+        out = []
+        for p in range(persons):
+            hits = nearest_rows(self.table, vectors[index == p].mean(axis=0), s["max_matches"], limit, self.indexed)
+            best = min((d for _, d in hits), default=0.0)
+            out.append({row["face_id"] for row, d in hits if d <= best + PERSON_MATCH_MARGIN})
+        return out
+
+    def _matches(self, row: dict, vec: np.ndarray, person_matches: set[str]) -> dict:
+        """The collection faces this face matches above the threshold that its person (all of
+        its faces together) matches too: one look-alike frame does not make a match."""
+        s = self.plan.search
+        hits = [(h, d) for h, d in nearest_rows(self.table, np.asarray(vec, np.float32), s["max_matches"],
+                                                distance_for_similarity(s["threshold"]), self.indexed)
+                if h["face_id"] in person_matches]
         return {"video_id": row["video_id"], "uri": row["uri"], "timestamp": row["timestamp"],
                 "frame_number": row["frame_number"], "person_index": row["person_index"],
                 "collection_id": s["collection_id"],
