@@ -63,3 +63,4 @@ VIDEO_DECODE_MAX_SIDE = 1280
 VIDEO_FPS = 5  # frames analysed per second of video (--fps), Rekognition Video's sampling
 # a video is cut into ranges of this many frames, analysed in parallel and stitched again
 VIDEO_RANGE_FRAMES = 3000
+MIN_RANGE_FRAMES = 150  # ranges made shorter to keep every worker busy are at least this long

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .video import Frame
@@ -70,9 +71,7 @@ def signature(frame: Frame) -> Signature:
 
 def _block_means(plane: np.ndarray) -> np.ndarray:
     rows, cols = GRID
-    h, w = plane.shape
-    p = plane[: h - h % rows, : w - w % cols].astype(np.float32)
-    return p.reshape(rows, p.shape[0] // rows, cols, p.shape[1] // cols).mean(axis=(1, 3))
+    return cv2.resize(plane, (cols, rows), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def difference(a: Signature, b: Signature) -> float:

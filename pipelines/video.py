@@ -13,6 +13,7 @@ errors; every video ends in exactly one videos or errors row.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -97,6 +98,8 @@ def run_plan(sources: list[str], output: str, plan: VideoPlan, *, workers: int =
              show_progress: bool = False, stream=sys.stderr, job: str = "video") -> dict:
     """Run the video job on ``sources`` into ``output``; returns its summary (as printed)."""
     wanted = requested_attributes(parse_attributes(list(plan.attributes)))
+    if workers > 1:  # every worker gets ranges, even of one short video
+        plan = replace(plan, parallelism=max(plan.parallelism, 2 * workers))
 
     def build(p, run_id, config):
         versions = FaceAnalyzer(config).versions_used(plan.faces, wanted) if plan.faces else {}

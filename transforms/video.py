@@ -50,6 +50,7 @@ class VideoPlan:
     min_shot_confidence: float = 50.0
     min_cue_confidence: float = 50.0
     range_frames: int = settings.VIDEO_RANGE_FRAMES
+    parallelism: int = 1  # a video is cut into at least this many ranges (of >= MIN_RANGE_FRAMES)
     search: dict | None = None  # {"store", "collection_id", "threshold", "max_matches"}
     tracking: TrackSettings = TrackSettings()
 
@@ -109,12 +110,14 @@ class ProbeVideo(_Reporting):
         yield VideoRecord(uri, video_id, size, info)
 
 
-def split_ranges(rec: VideoRecord, range_frames: int):
-    """A video's frame ranges, (uri, record, start, stop); the last one runs to the end."""
+def split_ranges(rec: VideoRecord, plan: VideoPlan):
+    """A video's frame ranges, (uri, record, start, stop): ``plan.range_frames`` long, or shorter
+    so that there are ``plan.parallelism`` of them; the last one runs to the end."""
     n = rec.info.frame_count
-    starts = list(range(0, max(n, 1), range_frames))
+    size = min(plan.range_frames, max(settings.MIN_RANGE_FRAMES, math.ceil(n / plan.parallelism)))
+    starts = list(range(0, max(n, 1), size))
     for i, start in enumerate(starts):
-        stop = starts[i + 1] if i + 1 < len(starts) else n + range_frames  # past the declared count
+        stop = starts[i + 1] if i + 1 < len(starts) else n + size  # past the declared count
         yield rec.uri, (rec, start, stop)
 
 
@@ -307,7 +310,7 @@ class VideoTables(beam.PTransform):
     def expand(self, uris):
         probed = uris | "Probe" >> beam.ParDo(ProbeVideo(self.run_id)).with_outputs("errors", main="records")
         stitched = (probed.records
-                    | "Ranges" >> beam.FlatMap(split_ranges, self.plan.range_frames)
+                    | "Ranges" >> beam.FlatMap(split_ranges, self.plan)
                     | "Spread" >> beam.Reshuffle()
                     | "Analyse" >> beam.ParDo(AnalyseRange(self.plan, self.config))
                     | "ByVideo" >> beam.GroupByKey()
