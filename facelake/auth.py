@@ -8,7 +8,9 @@ signature, or a date more than 5 minutes off).
 
 Replays (ReplayGuard): a request that changes what is stored (an operation marked
 ``@operation(..., changes=True)``) is refused when its signature was already used, while the
-signature lives; all server processes share the record (one SQLite file). Reads are not
+signature lives; all server processes share the record (one SQLite file). Requests carrying
+their idempotency token (ClientRequestToken) are not checked: the operation answers each token
+once, so a copy (or an SDK's retry signed in the same second) changes nothing. Reads are not
 checked: SDK clients sending the same read in the same second (8 boto3 clients, one photo) sign
 it identically, and a replayed read tells an eavesdropper nothing the captured exchange did not.
 """

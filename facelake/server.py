@@ -183,8 +183,11 @@ class RekognitionApp:
     async def run(self, name: str, params: dict, signature: str | None) -> dict:
         if self.slots.locked():
             raise ThrottlingException(f"more than {self.queue} requests at once; retry later")
-        if self.replays is not None and operations.changes_state(name):
-            self.replays.use(signature)  # after the queue: a throttled request may be sent again
+        member = operations.token_member(name)
+        if self.replays is not None and operations.changes_state(name) and not (member and params.get(member)):
+            # after the queue: a throttled request may be sent again; a request with its idempotency
+            # token is answered once whatever the number of copies, so copies need no refusing
+            self.replays.use(signature)
         async with self.slots:
             return await asyncio.get_running_loop().run_in_executor(self.pool, operations.call, self.ctx, name, params)
 

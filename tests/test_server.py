@@ -462,3 +462,30 @@ def test_replayed_requests_that_change_the_store_are_refused(tls_server):
     time.sleep(1.1)  # a new signature of the same kind of call (a later second) is a new request
     status, body = send(raw(url, "RekognitionService.DeleteCollection", b'{"CollectionId": "replayed"}'), cert)
     assert status == 200 and body["StatusCode"] == 200
+
+
+def test_video_jobs_over_http(s3_server, tmp_path):
+    """StartSegmentDetection / GetSegmentDetection through facelake serve, from an allowed bucket."""
+    from test_video_inputs import clip
+
+    s3 = boto3.client("s3")
+    for bucket in ("allowed-videos", "private-videos"):
+        s3.create_bucket(Bucket=bucket)
+        s3.upload_file(str(clip(tmp_path / "clip.mp4")), bucket, "clip.mp4")
+    proc, url = start(tmp_path, "--allow-buckets", "allowed-videos")
+    try:
+        client = rekognition(url)
+        job = client.start_segment_detection(Video={"S3Object": {"Bucket": "allowed-videos", "Name": "clip.mp4"}},
+                                             SegmentTypes=["SHOT"], ClientRequestToken="clip-1")["JobId"]
+        again = client.start_segment_detection(Video={"S3Object": {"Bucket": "allowed-videos", "Name": "clip.mp4"}},
+                                               SegmentTypes=["SHOT"], ClientRequestToken="clip-1")["JobId"]
+        assert again == job
+        with pytest.raises(client.exceptions.AccessDeniedException):
+            client.start_face_detection(Video={"S3Object": {"Bucket": "private-videos", "Name": "clip.mp4"}})
+        deadline = time.time() + 180
+        while (resp := client.get_segment_detection(JobId=job))["JobStatus"] == "IN_PROGRESS" and time.time() < deadline:
+            time.sleep(1)
+        assert resp["JobStatus"] == "SUCCEEDED", resp.get("StatusMessage")
+        assert [(s["Type"], s["StartFrameNumber"], s["EndFrameNumber"]) for s in resp["Segments"]] == [("SHOT", 0, 39)]
+    finally:
+        stop(proc)
