@@ -159,7 +159,7 @@ def main() -> None:
     # the collection: per identity, a photo no video shows where there is one
     import facelake
     from facelake.pipelines.video import run_plan
-    from facelake.transforms.video import VideoPlan
+    from facelake.models.video_plan import VideoPlan
 
     store = str(args.work / "store")
     client = facelake.client(store=store)

@@ -117,7 +117,8 @@ def video_command(ctx, args: argparse.Namespace) -> dict:
     job_log()  # Beam's own logging to a file, as for the jobs
     from facelake.operations import call
     from facelake.store.jobs import JobStore
-    from facelake.transforms.video import VideoPlan
+    from facelake.models.video_plan import VideoPlan
+    from facelake.pipelines.video import run_job
     from facelake.video import segment_plan, start_job
 
     if args.command == "detect-segments":
@@ -134,6 +135,7 @@ def video_command(ctx, args: argparse.Namespace) -> dict:
     if args.draw and kind != "SegmentDetection":  # the drawing labels shots too
         plan = VideoPlan.from_dict({**plan.to_dict(), "segment_types": ["SHOT"]})
     job_id = start_job(ctx, kind, args.video, plan, background=False)
+    run_job(JobStore(ctx.store.uri), job_id)
     resp = call(ctx, VIDEO_CALLS[args.command], {"JobId": job_id})
     listed = {"GetFaceDetection": "Faces", "GetFaceSearch": "Persons", "GetSegmentDetection": "Segments"}[
         VIDEO_CALLS[args.command]]

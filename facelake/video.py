@@ -9,6 +9,8 @@ repeated ClientRequestToken returns the first JobId (facelake.operations.call).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 
 import fsspec
@@ -17,13 +19,12 @@ from facelake import settings
 from facelake.models.images import storage_error
 from facelake.models.segments import BlackRule
 from facelake.models.video import VideoTooLargeException
-from facelake.pipelines.video import run_job, spawn_job
+from facelake.models.video_plan import SEGMENT_TYPES, VideoPlan
 from facelake.schemas import errors
 from facelake.schemas.collections import face_from_row
 from facelake.schemas.tables import face_detail_from_row
 from facelake.schemas.video import audio_metadata, segment_detection, video_metadata
 from facelake.store.jobs import JobStore
-from facelake.transforms.video import SEGMENT_TYPES, VideoPlan
 
 from .collections import existing, page_offset, page_token
 from .context import Context, operation
@@ -55,8 +56,9 @@ def video_uri(ctx: Context, video: dict) -> str:
 
 def start_job(ctx: Context, kind: str, uri: str, plan: VideoPlan, *, video: dict | None = None,
               job_tag: str | None = None, background: bool = True) -> str:
-    """Record a video job over ``uri`` and run it (in a background process, or here and now with
-    ``background=False``); returns its JobId."""
+    """Record a video job over ``uri`` and start it in a background process (with
+    ``background=False`` only record it: the caller runs facelake.pipelines.video.run_job);
+    returns its JobId."""
     store = JobStore(ctx.store.uri)
     job_id = uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex digits, like Rekognition's
     record = {"JobId": job_id, "Kind": kind, "JobStatus": "IN_PROGRESS", "Uri": uri, "Plan": plan.to_dict()}
@@ -66,10 +68,16 @@ def start_job(ctx: Context, kind: str, uri: str, plan: VideoPlan, *, video: dict
         record["JobTag"] = job_tag
     store.create(record)
     if background:
-        spawn_job(store, job_id)
-    else:
-        run_job(store, job_id)
+        spawn(store, job_id)
     return job_id
+
+
+def spawn(jobs: JobStore, job_id: str) -> None:
+    """Start the job's run (facelake.pipelines.video.run_job) in a process of its own session,
+    which outlives this one; its log goes beside the job record (a temp file for remote stores)."""
+    with open(jobs.log_path(job_id), "ab") as log:
+        subprocess.Popen([sys.executable, "-m", "facelake.pipelines.video", "--job", job_id, "--store", jobs.store_uri],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True)
 
 
 @operation("StartFaceDetection", changes=True)

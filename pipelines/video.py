@@ -13,20 +13,20 @@ errors; every video ends in exactly one videos or errors row.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-import subprocess
 import sys
+from dataclasses import replace
 
 from facelake import settings
 from facelake.models.analyzer import FaceAnalyzer
 from facelake.models.segments import BlackRule
+from facelake.models.video_plan import SEGMENT_TYPES, VideoPlan
 from facelake.schemas.rekognition import ATTRIBUTE_NAMES, parse_attributes, requested_attributes
 from facelake.store.collections import CollectionStore, default_store
 from facelake.store.jobs import JobStore
 from facelake.store.tables import column_values
 from facelake.transforms.parquet import WriteTable
 from facelake.transforms.sources import MatchImages
-from facelake.transforms.video import SEGMENT_TYPES, VideoPlan, VideoTables
+from facelake.transforms.video import VideoTables
 
 from . import launcher
 
@@ -142,15 +142,6 @@ def run_job(jobs: JobStore, job_id: str) -> dict:
         return jobs.update(job_id, JobStatus="SUCCEEDED")
     except Exception as e:
         return jobs.update(job_id, JobStatus="FAILED", StatusMessage=f"{type(e).__name__}: {e}"[:1000])
-
-
-def spawn_job(jobs: JobStore, job_id: str) -> None:
-    """Start ``run_job`` in a process of its own that outlives this one (its own session; its
-    log beside the job record when the store is local)."""
-    log = jobs.log_path(job_id)
-    with open(log, "ab") as out:
-        subprocess.Popen([sys.executable, "-m", "facelake.pipelines.video", "--job", job_id, "--store", jobs.store_uri],
-                         stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True)
 
 
 def main(argv: list[str] | None = None) -> int:

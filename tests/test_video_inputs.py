@@ -115,3 +115,24 @@ def test_smpte_timecodes_drop_frame_and_shapes():
     validate(segment_detection(segment("SHOT", 0, 9, RATE, 100.0, shot_index=0)), shape)
     with pytest.raises(ValueError):
         validate({**segment_detection(row), "Extra": 1}, shape)
+
+
+def test_one_video_commands_print_the_response_and_draw(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path = clip(tmp_path / "clip.mp4", frames=30)
+    env = {**os.environ, "FACELAKE_STORE": str(tmp_path / "store")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "facelake.cli", *a], capture_output=True, text=True,  # noqa: E731
+                                    env=env, timeout=300)
+    done = run("detect-segments", str(path), "--draw", str(tmp_path / "drawn.mp4"))
+    assert done.returncode == 0, done.stderr
+    resp = json.loads(done.stdout)
+    assert resp["JobStatus"] == "SUCCEEDED" and [s["Type"] for s in resp["Segments"]] == ["SHOT", "TECHNICAL_CUE"]
+    with av.open(str(tmp_path / "drawn.mp4")) as drawn:
+        assert sum(1 for _ in drawn.decode(video=0)) == 30
+    (tmp_path / "bad.mp4").write_text("no video here")
+    failed = run("detect-video-faces", str(tmp_path / "bad.mp4"))
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.count("\n") == 1 and "InvalidVideoFormatException" in failed.stderr, failed.stderr

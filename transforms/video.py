@@ -11,7 +11,7 @@ video an error row (stage ``analyze``), never a partial video.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import apache_beam as beam
 import numpy as np
@@ -19,9 +19,10 @@ from apache_beam.utils.shared import Shared
 
 from facelake import settings
 from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
-from facelake.models.segments import LOOKAHEAD, BlackRule, Measures, cuts, measure, runs
-from facelake.models.tracking import TrackSettings, track
+from facelake.models.segments import LOOKAHEAD, Measures, cuts, measure, runs
+from facelake.models.tracking import track
 from facelake.models.video import VideoInfo, file_facts, frames, probe
+from facelake.models.video_plan import VideoPlan
 from facelake.schemas.rekognition import (distance_for_similarity, face_detail, parse_attributes,
                                           requested_attributes, similarity)
 from facelake.schemas.tables import error_row
@@ -32,44 +33,9 @@ from .faces import _count, _Reporting
 from .parquet import WriteTable
 from .rows import error_from_exception
 
-SEGMENT_TYPES = ("SHOT", "TECHNICAL_CUE")
 # a person's matches lie within this descriptor distance of its best match (same person: ~0.3-0.45
 # from its mean; the eval set's look-alike pair: 0.58). benchmarks/video_accuracy.py measures it.
 PERSON_MATCH_MARGIN = 0.12
-
-
-@dataclass(frozen=True)
-class VideoPlan:
-    """What to find in each video (the options of ``facelake video`` and of the Start* calls)."""
-
-    faces: bool = True
-    segment_types: tuple[str, ...] = ()  # of SEGMENT_TYPES
-    fps: float | None = settings.VIDEO_FPS  # frames analysed per second; None: every frame
-    attributes: tuple[str, ...] = ("DEFAULT",)
-    black: BlackRule = BlackRule()
-    min_shot_confidence: float = 50.0
-    min_cue_confidence: float = 50.0
-    range_frames: int = settings.VIDEO_RANGE_FRAMES
-    parallelism: int = 1  # a video is cut into at least this many ranges (of >= MIN_RANGE_FRAMES)
-    search: dict | None = None  # {"store", "collection_id", "threshold", "max_matches"}
-    tracking: TrackSettings = TrackSettings()
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict) -> "VideoPlan":
-        return VideoPlan(**{**d, "segment_types": tuple(d["segment_types"]), "attributes": tuple(d["attributes"]),
-                            "black": BlackRule(**d["black"]), "tracking": TrackSettings(**d["tracking"])})
-
-    def analysed(self, n: int, rate) -> bool:
-        """Whether frame ``n`` is one the face models see: the first frame at or after each
-        1/fps second (every frame without fps)."""
-        if not self.faces:
-            return False
-        if self.fps is None or self.fps >= rate:
-            return True
-        return n == 0 or math.floor(n * self.fps / rate) != math.floor((n - 1) * self.fps / rate)
 
 
 @dataclass
