@@ -8,6 +8,7 @@
     facelake compare-libraries A [B] --output OUT [--threshold 80]                          (see pipelines/compare.py)
     facelake group --collection ID [--store URI] [--output OUT] [--rebuild] [--sheet F.jpg] (see pipelines/group.py)
     facelake video SOURCE... --output OUT [--faces] [--segments SHOT,TECHNICAL_CUE] [--search ID] (pipelines/video.py)
+    facelake report OUT [--html report.html] [--collection ID] [--open]                     (see report.py)
     facelake detect-video-faces VIDEO [--attributes ALL] [--draw OUT.mp4]
     facelake search-video VIDEO --collection ID [--threshold 80] [--draw OUT.mp4]
     facelake detect-segments VIDEO [--segment-types SHOT,TECHNICAL_CUE] [--draw OUT.mp4]
@@ -82,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("video", help="faces, persons and segments of videos into Parquet with Beam (--help)",
                    add_help=False)
     sub.add_parser("serve", help="Rekognition's HTTP API on this machine (facelake serve --help)", add_help=False)
+    sub.add_parser("report", help="one HTML page of a job's output (facelake report OUT --help)", add_help=False)
     d = sub.add_parser("detect-faces", help="detect and describe the faces of an image (DetectFaces)")
     d.add_argument("image")
     d.add_argument("--attributes", nargs="+", default=["DEFAULT"], help="DEFAULT, ALL or attribute names")
@@ -238,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         from facelake.server import main as serve
 
         return serve(argv[1:])
+    if argv[:1] == ["report"]:
+        from facelake.report import main as report
+
+        return report(argv[1:])
     if argv[:1] and argv[0] in JOBS:
         try:
             return beam_job(argv[0], argv[1:])

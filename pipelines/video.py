@@ -118,7 +118,7 @@ def run_plan(sources: list[str], output: str, plan: VideoPlan, *, workers: int =
                 "errors_by_reason": counts["errors_by_reason"],
                 "reconciled": inputs == counts["videos"] + counts["errors"],
                 "frames_decoded": frames, "frames_per_second": round(frames / max(seconds, 1e-9), 1),
-                "faces": plan.faces, "segment_types": list(plan.segment_types),
+                "face_detection": plan.faces, "segment_types": list(plan.segment_types),
                 "fps": plan.fps, "attributes": list(plan.attributes)}
 
     return launcher.launch(job, build, output=output, workers=workers, beam_args=list(beam_args),

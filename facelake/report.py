@@ -1,0 +1,362 @@
+"""``facelake report OUT``: one self-contained HTML page of what a job's tables hold.
+
+    facelake report OUT [--html report.html] [--collection ID --store URI] [--open]
+
+Run summaries, errors, a face gallery (crops made once, at most THUMB px, embedded as JPEG data
+URIs) that filters and sorts in the page, persons (with ``--collection``: its users and their
+faces), search matches, and a timeline per video (shots, cues, a lane per person). The summary
+and the errors are plain HTML, readable without JavaScript; the gallery, persons and timelines
+are drawn by the page's own script from the JSON it embeds. Nothing is fetched: no fonts,
+scripts or images from anywhere but the file itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import multiprocessing
+import os
+import sys
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+
+from PIL import Image, ImageOps
+
+from facelake.models.images import read_uri
+from facelake.store.commit import read_json
+from facelake.store.tables import join, read_columns, table_files
+
+THUMB = 96  # px, the long side of a face crop (the face with a 20% margin each side)
+MAX_IMAGE_BYTES = 200 * 1024 * 1024
+FACE_COLUMNS = ["face_id", "uri", "bounding_box", "confidence", "age_range", "gender", "smile", "eyeglasses",
+                "sunglasses", "beard", "mustache", "emotions", "pose", "quality"]
+
+
+def rows(output: str, table: str, columns: list[str] | None = None) -> list[dict]:
+    out = []
+    for f in table_files(output, table):
+        t = read_columns(f, None)
+        out += t.select([c for c in columns if c in t.column_names]).to_pylist() if columns else t.to_pylist()
+    return out
+
+
+def runs(output: str) -> list[dict]:
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(join(output, "runs"))
+    files = sorted(fs.glob(path + "/*.json")) if fs.exists(path) else []
+    return [read_json(join(output, "runs", f.rsplit("/", 1)[-1])) for f in files]
+
+
+def _jpeg(img: Image.Image) -> str:
+    img.thumbnail((THUMB, THUMB))
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def crops(uri: str, boxes: list[dict]) -> list[str | None]:
+    """JPEG data URIs of the boxes (Rekognition ratios of the upright image) in one image, the
+    image decoded reduced (JPEG DCT scaling) as far as the smallest crop allows."""
+    try:
+        img = Image.open(io.BytesIO(read_uri(uri, MAX_IMAGE_BYTES)))
+        smallest = min(min(b["width"] * img.width, b["height"] * img.height) for b in boxes)
+        scale = max(1.0, smallest * 1.4 / (THUMB / 2))  # the crop (face and margins) stays >= THUMB / 2
+        img.draft("RGB", (int(img.width / scale), int(img.height / scale)))
+        img = ImageOps.exif_transpose(img)
+    except Exception:
+        return [None] * len(boxes)
+    w, h = img.size
+    out = []
+    for b in boxes:
+        mx, my = 0.2 * b["width"], 0.2 * b["height"]
+        box = (max(0, (b["left"] - mx) * w), max(0, (b["top"] - my) * h),
+               min(w, (b["left"] + b["width"] + mx) * w), min(h, (b["top"] + b["height"] + my) * h))
+        out.append(_jpeg(img.crop(tuple(round(v) for v in box))) if box[2] > box[0] and box[3] > box[1] else None)
+    return out
+
+
+def _crops_of(item):
+    return crops(*item)
+
+
+def all_crops(boxes_by_uri: dict[str, list[dict]], workers: int) -> dict[str, list[str | None]]:
+    items = list(boxes_by_uri.items())
+    if workers > 1 and len(items) > 8:
+        # forkserver: a forked copy of this process would share LanceDB's runtime
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+            done = list(pool.map(_crops_of, items, chunksize=16))
+    else:
+        done = [_crops_of(i) for i in items]
+    return {uri: c for (uri, _), c in zip(items, done)}
+
+
+def face_entry(row: dict, crop: str | None) -> dict:
+    """What the gallery needs of a faces row (neutral, short keys)."""
+    top = max(row["emotions"] or [], key=lambda e: e["confidence"], default=None)
+    flag = lambda k: None if row.get(k) is None else bool(row[k]["value"])  # noqa: E731
+    return {"id": row["face_id"], "uri": row["uri"], "img": crop, "conf": round(row["confidence"], 1),
+            "age": [row["age_range"]["low"], row["age_range"]["high"]] if row.get("age_range") else None,
+            "gender": row["gender"]["value"] if row.get("gender") else None,
+            "emotion": top["type"] if top else None, "smile": flag("smile"), "eyeglasses": flag("eyeglasses"),
+            "sunglasses": flag("sunglasses"), "beard": flag("beard"), "mustache": flag("mustache"),
+            "yaw": round(row["pose"]["yaw"], 1), "pitch": round(row["pose"]["pitch"], 1),
+            "sharpness": round(row["quality"]["sharpness"], 1), "brightness": round(row["quality"]["brightness"], 1)}
+
+
+def persons(store: str, collection_id: str, workers: int, strip: int = 8) -> list[dict]:
+    from facelake.store.collections import CollectionStore
+
+    cs = CollectionStore(store)
+    faces = cs.table(collection_id).to_arrow().select(["face_id", "user_id", "source_uri", "bounding_box"]).to_pylist()
+    by_user = defaultdict(list)
+    for f in faces:
+        if f["user_id"]:
+            by_user[f["user_id"]].append(f)
+    shown = {u: fs[:strip] for u, fs in by_user.items()}
+    boxes = defaultdict(list)
+    for fs in shown.values():
+        for f in fs:
+            boxes[f["source_uri"]].append(f["bounding_box"])
+    made = all_crops({u: b for u, b in boxes.items() if u}, workers)
+    taken = defaultdict(int)
+    out = []
+    for user, fs in sorted(shown.items(), key=lambda kv: -len(by_user[kv[0]])):
+        imgs = []
+        for f in fs:
+            uri = f["source_uri"]
+            imgs.append(made.get(uri, [None] * 999)[taken[uri]] if uri else None)
+            taken[uri] += 1
+        out.append({"user": user, "count": len(by_user[user]), "faces": imgs})
+    return out
+
+
+def timelines(output: str) -> list[dict]:
+    """Per video: duration, shots, cues and, per person, the timestamps it was seen, with a crop."""
+    from facelake.models.video import frames, probe
+
+    faces = defaultdict(list)
+    for r in rows(output, "video_faces", ["video_id", "uri", "timestamp", "frame_number", "person_index",
+                                          "bounding_box"]):
+        faces[r["uri"]].append(r)
+    segments = defaultdict(list)
+    for s in rows(output, "segments"):
+        segments[s["uri"]].append(s)
+    out = []
+    for v in rows(output, "videos"):
+        people = defaultdict(list)
+        for f in faces[v["uri"]]:
+            people[f["person_index"]].append(f)
+        firsts = defaultdict(list)  # frame -> the persons first seen on it
+        for p, fs in people.items():
+            firsts[min(f["frame_number"] for f in fs)].append(p)
+        thumbs = {}
+        try:  # one frame per person, decoded once in one pass
+            info = probe(v["uri"])
+            for fr in frames(v["uri"], info, min(firsts, default=0), max(firsts, default=-1) + 1,
+                             analyse=lambda n: n in firsts):
+                for p in firsts.get(fr.number, ()):
+                    b = next(f["bounding_box"] for f in people[p] if f["frame_number"] == fr.number)
+                    img = Image.fromarray(fr.image.rgb)
+                    w, h = img.size
+                    thumbs[p] = _jpeg(img.crop((round(b["left"] * w), round(b["top"] * h),
+                                                round((b["left"] + b["width"]) * w), round((b["top"] + b["height"]) * h))))
+        except Exception:
+            pass
+        out.append({"uri": v["uri"], "duration": v["duration_millis"], "fps": v["frame_rate"],
+                    "shots": [[s["start_timestamp_millis"], s["end_timestamp_millis"], s["shot_index"]]
+                              for s in segments[v["uri"]] if s["type"] == "SHOT"],
+                    "cues": [[s["start_timestamp_millis"], s["end_timestamp_millis"], s["technical_cue_type"],
+                              s["start_timecode_smpte"]] for s in segments[v["uri"]] if s["type"] == "TECHNICAL_CUE"
+                             and s["technical_cue_type"] != "Content"],
+                    "persons": [{"index": p, "img": thumbs.get(p), "seen": sorted(f["timestamp"] for f in fs)}
+                                for p, fs in sorted(people.items())]})
+    return out
+
+
+def matches(output: str, face_crops: dict[str, str | None]) -> list[dict]:
+    found = defaultdict(list)
+    for m in rows(output, "matches"):
+        found[m["face_id"]].append({"face": m["match_face_id"], "image": m["match_external_image_id"],
+                                    "similarity": round(m["similarity"], 1)})
+    return [{"query": q, "img": face_crops.get(q), "matches": ms} for q, ms in found.items()]
+
+
+def build(output: str, html_path: str, collection: str | None = None, store: str | None = None,
+          workers: int = os.cpu_count() or 1) -> dict:
+    """Write the report of OUT to ``html_path``; returns what it counted."""
+    face_rows = rows(output, "faces", FACE_COLUMNS)
+    by_uri = defaultdict(list)
+    for r in face_rows:
+        by_uri[r["uri"]].append(r)
+    made = all_crops({u: [r["bounding_box"] for r in rs] for u, rs in by_uri.items()}, workers)
+    gallery, crop_of = [], {}
+    for uri, rs in by_uri.items():
+        for r, c in zip(rs, made[uri]):
+            gallery.append(face_entry(r, c))
+            crop_of[r["face_id"]] = c
+    data = {"faces": gallery, "persons": persons(store, collection, workers) if collection else [],
+            "videos": timelines(output), "matches": matches(output, crop_of)}
+    page = render(output, runs(output), rows(output, "errors"), data)
+    with open(html_path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return {"html": html_path, "faces": len(gallery), "persons": len(data["persons"]),
+            "videos": len(data["videos"]), "errors": page.count('<tr class="error">')}
+
+
+def render(output: str, run_list: list[dict], errors: list[dict], data: dict) -> str:
+    e = html.escape
+    summary = "".join(
+        f"<tr><td>{e(r['run_id'])}</td><td>{e(r.get('job', ''))}</td><td>{r.get('inputs', '')}</td>"
+        f"<td>{r.get('images', r.get('videos', ''))}</td><td>{r.get('video_faces', r.get('faces', ''))}</td>"
+        f"<td>{r.get('errors', '')}</td><td>{e(', '.join(f'{k}: {v}' for k, v in r.get('errors_by_reason', {}).items()))}</td>"
+        f"<td>{r.get('seconds', '')}</td><td>{e(str(r.get('runner', '')))} x{r.get('workers', 1)}</td>"
+        f"<td>{e(', '.join(f'{k} {v}' for k, v in (r.get('model_versions') or {}).items() if v))}</td></tr>"
+        for r in run_list)
+    error_rows = "".join(f'<tr class="error"><td>{e(r["uri"])}</td><td>{e(r["stage"])}</td><td>{e(r["reason"])}</td>'
+                         f'<td>{e(r["message"])}</td></tr>' for r in errors)
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    return (TEMPLATE.replace("{{title}}", e(f"facelake report: {output}"))
+            .replace("{{runs}}", summary or '<tr><td colspan="10">no run summaries</td></tr>')
+            .replace("{{errors}}", error_rows or '<tr><td colspan="4">no errors</td></tr>')
+            .replace("{{error_count}}", str(len(errors)))
+            .replace("{{data}}", payload))
+
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>{{title}}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222;background:#fafafa}
+h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;font-size:.85rem;background:#fff}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
+#filters{display:flex;flex-wrap:wrap;gap:.6rem 1.2rem;align-items:center;margin:.5rem 0;font-size:.9rem}
+#gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(104px,1fr));gap:.4rem}
+.face{border:1px solid #ccc;background:#fff;padding:2px;font-size:.7rem;text-align:center;cursor:pointer}
+.face:focus{outline:3px solid #0a58ca}.face img{width:96px;height:96px;object-fit:contain;display:block;margin:auto}
+.person{display:flex;gap:.3rem;align-items:center;background:#fff;border:1px solid #ccc;margin:.3rem 0;padding:.3rem}
+.person img{width:64px;height:64px;object-fit:cover}
+.timeline{position:relative;height:18px;background:#eee;margin:2px 0}.timeline span{position:absolute;top:0;bottom:0}
+.lane{display:flex;align-items:center;gap:.4rem}.lane .who{width:7.5rem;display:flex;align-items:center;gap:.3rem}
+.lane img{width:36px;height:36px;object-fit:cover}.label{width:7.5rem;display:inline-block}
+#detail{white-space:pre-wrap;font-size:.8rem;background:#fff;border:1px solid #ccc;padding:.5rem;min-height:1rem}
+</style></head><body>
+<h1>{{title}}</h1>
+<h2 id="runs">Runs</h2>
+<table><thead><tr><th>run</th><th>job</th><th>inputs</th><th>images / videos</th><th>faces</th><th>errors</th><th>errors by reason</th><th>seconds</th><th>runner</th><th>models</th></tr></thead><tbody>{{runs}}</tbody></table>
+<h2 id="errors">Errors ({{error_count}})</h2>
+<table><thead><tr><th>file</th><th>stage</th><th>reason</th><th>message</th></tr></thead><tbody>{{errors}}</tbody></table>
+<noscript><p>The face gallery, persons and video timelines need JavaScript.</p></noscript>
+<section id="faces-section"><h2>Faces (<span id="shown">0</span> shown of <span id="total">0</span>)</h2>
+<div id="filters">
+<label><input type="checkbox" data-flag="smile"> smiling</label>
+<label><input type="checkbox" data-flag="eyeglasses"> eyeglasses</label>
+<label><input type="checkbox" data-flag="sunglasses"> sunglasses</label>
+<label><input type="checkbox" data-flag="beard"> beard</label>
+<label><input type="checkbox" data-flag="mustache"> mustache</label>
+<label>gender <select id="gender"><option value="">any</option><option>Female</option><option>Male</option></select></label>
+<label>emotion <select id="emotion"><option value="">any</option></select></label>
+<label>age <input id="agemin" type="number" min="0" max="120" size="3" style="width:4em"> to <input id="agemax" type="number" min="0" max="120" style="width:4em"></label>
+<label>|yaw| at most <input id="yaw" type="number" min="0" max="90" style="width:4em"></label>
+<label>sharpness at least <input id="sharp" type="number" min="0" max="100" style="width:4em"></label>
+<label>sort <select id="sort"><option value="conf">confidence</option><option value="sharpness">sharpness</option><option value="age">age</option><option value="yaw">|yaw|</option><option value="uri">file</option></select></label>
+</div>
+<div id="gallery" role="list" aria-label="faces"></div>
+<p><button id="prev">previous page</button> <span id="page"></span> <button id="next">next page</button></p>
+<div id="detail" aria-live="polite"></div></section>
+<section id="persons-section"><h2>Persons</h2><div id="persons"></div></section>
+<section id="matches-section"><h2>Search matches</h2><div id="matches"></div></section>
+<section id="videos-section"><h2>Videos</h2><div id="videos"></div></section>
+<script type="application/json" id="data">{{data}}</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("data").textContent), PAGE = 120;
+let page = 0, view = [];
+const $ = id => document.getElementById(id);
+const emotions = [...new Set(D.faces.map(f => f.emotion).filter(Boolean))].sort();
+for (const e of emotions) { const o = document.createElement("option"); o.textContent = e; $("emotion").append(o); }
+$("total").textContent = D.faces.length;
+function keep(f) {
+  for (const box of document.querySelectorAll("[data-flag]")) if (box.checked && f[box.dataset.flag] !== true) return false;
+  if ($("gender").value && f.gender !== $("gender").value) return false;
+  if ($("emotion").value && f.emotion !== $("emotion").value) return false;
+  const lo = parseFloat($("agemin").value), hi = parseFloat($("agemax").value);
+  if (!isNaN(lo) && !(f.age && f.age[1] >= lo)) return false;
+  if (!isNaN(hi) && !(f.age && f.age[0] <= hi)) return false;
+  const yaw = parseFloat($("yaw").value); if (!isNaN(yaw) && Math.abs(f.yaw) > yaw) return false;
+  const sharp = parseFloat($("sharp").value); if (!isNaN(sharp) && f.sharpness < sharp) return false;
+  return true;
+}
+function refresh(resetPage) {
+  const by = $("sort").value;
+  const key = {conf: f => -f.conf, sharpness: f => -f.sharpness, age: f => f.age ? f.age[0] : 999,
+               yaw: f => Math.abs(f.yaw), uri: f => f.uri}[by];
+  view = D.faces.filter(keep).sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  if (resetPage) page = 0;
+  const pages = Math.max(1, Math.ceil(view.length / PAGE)); page = Math.min(page, pages - 1);
+  $("shown").textContent = view.length; $("page").textContent = `page ${page + 1} of ${pages}`;
+  const g = $("gallery"); g.replaceChildren();
+  for (const f of view.slice(page * PAGE, (page + 1) * PAGE)) {
+    const b = document.createElement("button"); b.className = "face"; b.setAttribute("role", "listitem");
+    b.dataset.id = f.id; b.title = f.uri;
+    const label = [f.gender, f.age ? f.age.join("-") : null, f.emotion, f.smile ? "smiling" : null].filter(Boolean).join(" ");
+    b.innerHTML = (f.img ? `<img alt="face in ${esc(f.uri)}" src="${f.img}">` : "<div>(no crop)</div>") + esc(label);
+    b.onclick = () => { $("detail").textContent = JSON.stringify(f, (k, v) => k === "img" ? undefined : v, 1); };
+    g.append(b);
+  }
+}
+function esc(s) { return String(s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c])); }
+document.querySelectorAll("#filters input, #filters select").forEach(el => el.addEventListener("input", () => refresh(true)));
+$("prev").onclick = () => { page = Math.max(0, page - 1); refresh(false); };
+$("next").onclick = () => { page += 1; refresh(false); };
+$("gallery").addEventListener("keydown", ev => {  // arrow keys move between faces
+  const items = [...$("gallery").children], i = items.indexOf(document.activeElement);
+  if (i < 0) return;
+  const cols = Math.max(1, Math.round($("gallery").clientWidth / items[0].offsetWidth));
+  const j = {ArrowRight: i + 1, ArrowLeft: i - 1, ArrowDown: i + cols, ArrowUp: i - cols}[ev.key];
+  if (j !== undefined && items[j]) { items[j].focus(); ev.preventDefault(); }
+});
+refresh(true);
+$("persons").innerHTML = D.persons.length ? D.persons.map(p => `<div class="person"><strong>${esc(p.user)}</strong>&nbsp;${p.count} faces ` +
+  p.faces.map(i => i ? `<img alt="${esc(p.user)}" src="${i}">` : "").join("") + "</div>").join("") : "<p>No persons (run facelake group, then report with --collection).</p>";
+$("matches").innerHTML = D.matches.length ? D.matches.map(m => `<div class="person">` + (m.img ? `<img alt="query face" src="${m.img}">` : "") +
+  m.matches.map(x => `<span>${esc(x.image || x.face)} ${x.similarity}%</span>`).join(" · ") + "</div>").join("") : "<p>No search matches in this output.</p>";
+const cueColor = {BlackFrames: "#111", ColorBars: "#c0c", OpeningCredits: "#08c", EndCredits: "#08c", StudioLogo: "#fa0", Slate: "#fa0"};
+$("videos").innerHTML = D.videos.length ? D.videos.map(v => {
+  const pct = t => (100 * t / Math.max(v.duration, 1)).toFixed(3) + "%";
+  const shots = v.shots.map(s => `<span title="shot ${s[2]}" style="left:${pct(s[0])};width:${pct(Math.max(s[1] - s[0], 1))};background:${s[2] % 2 ? "#9bd" : "#bde"}"></span>`).join("");
+  const cues = v.cues.map(c => `<span title="${c[2]} ${c[3]}" style="left:${pct(c[0])};width:${pct(Math.max(c[1] - c[0], 1))};background:${cueColor[c[2]] || "#888"}"></span>`).join("");
+  const lanes = v.persons.map(p => `<div class="lane"><span class="who">${p.img ? `<img alt="person ${p.index}" src="${p.img}">` : ""}person ${p.index}</span>` +
+    `<div class="timeline" style="flex:1">` + p.seen.map(t => `<span style="left:${pct(t)};width:3px;background:#2a7"></span>`).join("") + "</div></div>").join("");
+  return `<div class="video"><h3>${esc(v.uri)} (${(v.duration / 1000).toFixed(1)} s, ${v.shots.length} shots)</h3>` +
+         `<div class="lane"><span class="who">shots</span><div class="timeline" style="flex:1">${shots}</div></div>` +
+         `<div class="lane"><span class="who">cues</span><div class="timeline" style="flex:1">${cues}</div></div>${lanes}</div>`;
+}).join("") : "<p>No videos in this output.</p>";
+</script></body></html>
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="facelake report", description="One HTML page of what a job's tables hold.")
+    ap.add_argument("output", metavar="OUT")
+    ap.add_argument("--html", default=None, help="the page to write (default OUT/report.html for a local OUT)")
+    ap.add_argument("--collection", help="show this collection's persons (users) too")
+    ap.add_argument("--store", help="the collection's store (default $FACELAKE_STORE)")
+    ap.add_argument("--open", action="store_true", help="open the page in the default browser")
+    args = ap.parse_args(argv)
+    target = args.html or (os.path.join(args.output, "report.html") if "://" not in args.output else "report.html")
+    done = build(args.output, target, args.collection, args.store)
+    print(json.dumps(done, indent=2))
+    if args.open:
+        import webbrowser
+
+        webbrowser.open("file://" + os.path.abspath(target))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""facelake report on real job outputs (photos with every attribute, persons, a video), opened in
+headless Chromium (Debian's chromium, a fresh profile, no network): the page's parts are there,
+filtering works, keys move through the gallery, it fetches nothing, and without JavaScript the
+summary and the errors still read."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from facelake.pipelines import detect, video
+from facelake.report import build
+
+from videos import Shot, make_video, photos_with_faces
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, insightface_images):
+    work = tmp_path_factory.mktemp("report")
+    photos = work / "photos"
+    photos.mkdir()
+    (photos / "group.jpg").write_bytes(insightface_images["t1.jpg"])
+    shutil.copy(SAMPLES / "astronaut.jpg", photos)
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    out = work / "out"
+    quiet = open(os.devnull, "w")
+    detect.run([str(photos), "--output", str(out), "--attributes", "ALL", "--no-progress"], stream=quiet)
+    clip = work / "clip.mp4"
+    make_video(clip, [Shot("photo", 45, photos_with_faces({"A": [SAMPLES / "astronaut.jpg"]})["A"]), Shot("black", 15)],
+               size=(480, 270))
+    video.run([str(clip), "--output", str(out), "--no-progress"], stream=quiet)
+    store = work / "store"
+    env = {**os.environ, "FACELAKE_STORE": str(store)}
+    for args in (["index", str(photos), "--collection", "people", "--create", "--no-progress"],
+                 ["group", "--collection", "people", "--min-faces", "1"]):
+        done = subprocess.run([sys.executable, "-m", "facelake.cli", *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    page = work / "report.html"
+    counts = build(str(out), str(page), collection="people", store=str(store))
+    faces = ds.dataset(out / "faces").to_table(columns=["smile"]).to_pylist()
+    return page, counts, faces
+
+
+def test_the_page_holds_every_part(report):
+    page, counts, faces = report
+    text = page.read_text()
+    assert counts["faces"] == len(faces) >= 7 and counts["videos"] == 1 and counts["persons"] >= 1
+    assert counts["errors"] == 1 and "broken.jpg" in text and "InvalidImageFormatException" in text
+    assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_in_a_real_browser(report, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    page_file, counts, faces = report
+    smiling = sum(1 for f in faces if f["smile"] and f["smile"]["value"])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(viewport={"width": 1200, "height": 900}, offline=True)
+            page = context.new_page()
+            requests, problems = [], []
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(page_file.as_uri())
+            assert not problems, problems
+            assert [u for u in requests if not u.startswith("data:")] == [page_file.as_uri()]  # nothing fetched
+            assert page.locator("#runs + table tbody tr").count() == 2  # the detect and the video run
+            assert page.locator("#gallery .face").count() == counts["faces"] == int(page.inner_text("#total"))
+            page.check("input[data-flag=smile]")
+            assert int(page.inner_text("#shown")) == smiling == page.locator("#gallery .face").count()
+            page.uncheck("input[data-flag=smile]")
+            page.focus("#gallery .face >> nth=0")
+            page.keyboard.press("ArrowRight")
+            assert page.evaluate("document.activeElement === document.querySelectorAll('#gallery .face')[1]")
+            page.keyboard.press("Enter")
+            assert "uri" in page.inner_text("#detail")
+            assert page.locator("#persons .person").count() == counts["persons"]
+            assert page.locator("#videos .video").count() == 1 and page.locator("#videos .lane").count() >= 3
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+            assert (tmp_path / "report.png").stat().st_size > 10_000
+            plain = browser.new_context(java_script_enabled=False, offline=True).new_page()
+            plain.goto(page_file.as_uri())
+            assert "broken.jpg" in plain.inner_text("#errors + table") and plain.locator("#runs + table tbody tr").count() == 2
+        finally:
+            browser.close()
