@@ -2,8 +2,8 @@
 
     facelake report OUT [--html report.html] [--collection ID --store URI] [--open]
 
-Run summaries, errors, a face gallery (crops made once, at most THUMB px, embedded as JPEG data
-URIs) that filters and sorts in the page, persons (with ``--collection``: its users and their
+Run summaries, errors, a face gallery (crops at most THUMB px, embedded as JPEG data URIs: those
+the detect job kept with ``--thumbnails``, else cut from the photos, each decoded once) that filters and sorts in the page, persons (with ``--collection``: its users and their
 faces), search matches, and a timeline per video (shots, cues, a lane per person). The summary
 and the errors are plain HTML, readable without JavaScript; the gallery, persons and timelines
 are drawn by the page's own script from the JSON it embeds. Nothing is fetched: no fonts,
@@ -25,11 +25,12 @@ from concurrent.futures import ProcessPoolExecutor
 
 from PIL import Image, ImageOps
 
+from facelake import settings
 from facelake.models.images import read_uri
 from facelake.store.commit import read_json
 from facelake.store.tables import join, read_columns, table_files
 
-THUMB = 96  # px, the long side of a face crop (the face with a 20% margin each side)
+THUMB = settings.THUMBNAIL_SIDE  # px, the long side of a face crop (the face with a 20% margin each side)
 MAX_IMAGE_BYTES = 200 * 1024 * 1024
 FACE_COLUMNS = ["face_id", "uri", "bounding_box", "confidence", "age_range", "gender", "smile", "eyeglasses",
                 "sunglasses", "beard", "mustache", "emotions", "pose", "quality"]
@@ -189,15 +190,17 @@ def build(output: str, html_path: str, collection: str | None = None, store: str
           workers: int = os.cpu_count() or 1) -> dict:
     """Write the report of OUT to ``html_path``; returns what it counted."""
     face_rows = rows(output, "faces", FACE_COLUMNS)
+    # crops the detect job kept (--thumbnails); the other faces are cropped from their photos
+    crop_of = {t["face_id"]: "data:image/jpeg;base64," + base64.b64encode(t["jpeg"]).decode()
+               for t in rows(output, "thumbnails")}
     by_uri = defaultdict(list)
     for r in face_rows:
-        by_uri[r["uri"]].append(r)
+        if r["face_id"] not in crop_of:
+            by_uri[r["uri"]].append(r)
     made = all_crops({u: [r["bounding_box"] for r in rs] for u, rs in by_uri.items()}, workers)
-    gallery, crop_of = [], {}
     for uri, rs in by_uri.items():
-        for r, c in zip(rs, made[uri]):
-            gallery.append(face_entry(r, c))
-            crop_of[r["face_id"]] = c
+        crop_of.update((r["face_id"], c) for r, c in zip(rs, made[uri]))
+    gallery = [face_entry(r, crop_of.get(r["face_id"])) for r in face_rows]
     data = {"faces": gallery, "persons": persons(store, collection, workers) if collection else [],
             "videos": timelines(output), "matches": matches(output, crop_of)}
     page = render(output, runs(output), rows(output, "errors"), data)

@@ -36,6 +36,8 @@ MIN_FACE_RATIO = 40 / 1920
 MODEL_BATCH = 32  # faces per attribute-model call
 
 # --- jobs ----------------------------------------------------------------------------------------
+# face crops (detect --thumbnails, facelake report): the long side, the face with a 20% margin each side
+THUMBNAIL_SIDE = 96
 IMAGES_PER_BATCH = 8  # images per analysis batch in the Beam jobs (--batch-size)
 ROWS_PER_FILE = 20_000  # rows per Parquet file a worker writes
 SEARCH_BATCH = 256  # query faces per collection-search batch

@@ -170,6 +170,8 @@ def photo_parser(prog: str, description: str, add_arguments=None, output_require
     ap.add_argument("--skip-existing", action="store_true", help="skip images whose content is already in OUT")
     ap.add_argument("--batch-size", type=int, default=IMAGES_PER_BATCH,
                     help=f"images per model batch (default {IMAGES_PER_BATCH})")
+    ap.add_argument("--thumbnails", action="store_true",
+                    help="also keep a small JPEG crop of each face (OUT/thumbnails; facelake report uses them)")
     ap.add_argument("--no-progress", action="store_true")
     return ap
 
@@ -186,7 +188,7 @@ def photo_job(job: str, args, beam_args: list[str], stream=sys.stderr, extend=No
     def build(p, run_id, config):
         pcolls = p | "Photos" >> PhotoTables(args.sources, args.output, run_id, config=config, limits=ImageLimits(),
                                              attributes=args.attributes, skip_ids=skip_ids,
-                                             batch_size=args.batch_size)
+                                             batch_size=args.batch_size, thumbnails=args.thumbnails)
         return [pcolls["staged"], *(extend(pcolls, run_id) if extend else [])]
 
     def photo_summary(counters, counts, seconds):
@@ -199,7 +201,8 @@ def photo_job(job: str, args, beam_args: list[str], stream=sys.stderr, extend=No
                 **(summarize(counters) if summarize else {})}
 
     return launch(job, build, output=args.output, workers=args.workers, beam_args=beam_args, summarize=photo_summary,
-                  tables=("images", "faces", "errors", *tables), collection=collection,
+                  tables=("images", "faces", "errors", *(("thumbnails",) if args.thumbnails else ()), *tables),
+                  collection=collection,
                   show_progress=not args.no_progress, stream=stream)
 
 

@@ -87,6 +87,13 @@ MATCHES = pa.schema([  # facelake search: faces of a query library against a col
     ("run_id", pa.string()),
 ])
 
+THUMBNAILS = pa.schema([  # --thumbnails: a small JPEG crop of each face (image bytes: only when asked)
+    ("face_id", pa.string()),
+    ("uri", pa.string()),
+    ("jpeg", pa.binary()),
+    ("run_id", pa.string()),
+])
+
 PAIRS = pa.schema([  # facelake compare-libraries: face pairs of two libraries (or one) above a threshold
     ("face_id_a", pa.string()),
     ("uri_a", pa.string()),
@@ -165,7 +172,7 @@ SEGMENTS = pa.schema([
     ("run_id", pa.string()),
 ])
 
-TABLES = {"images": IMAGES, "faces": FACES, "errors": ERRORS, "matches": MATCHES, "pairs": PAIRS,
+TABLES = {"images": IMAGES, "faces": FACES, "errors": ERRORS, "matches": MATCHES, "pairs": PAIRS, "thumbnails": THUMBNAILS,
           "videos": VIDEOS, "video_faces": VIDEO_FACES, "video_matches": VIDEO_MATCHES, "segments": SEGMENTS}
 
 def snake(name: str) -> str:

@@ -94,3 +94,24 @@ def test_in_a_real_browser(report, tmp_path):
             assert "broken.jpg" in plain.inner_text("#errors + table") and plain.locator("#runs + table tbody tr").count() == 2
         finally:
             browser.close()
+
+
+def test_crops_kept_by_the_detect_job_need_no_photo(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(SAMPLES / "astronaut.jpg", photos)
+    shutil.copy(SAMPLES / "astronaut-exif-rotated.jpg", photos)
+    out = tmp_path / "out"
+    detect.run([str(photos), "--output", str(out), "--thumbnails", "--no-progress"], stream=open(os.devnull, "w"))
+    thumbs = ds.dataset(out / "thumbnails").to_table().to_pylist()
+    faces = ds.dataset(out / "faces").to_table(columns=["face_id"]).to_pylist()
+    assert sorted(t["face_id"] for t in thumbs) == sorted(f["face_id"] for f in faces) and len(faces) == 2
+    from PIL import Image
+    import io
+
+    crop = Image.open(io.BytesIO(thumbs[0]["jpeg"]))
+    assert crop.format == "JPEG" and max(crop.size) == 96
+    shutil.rmtree(photos)  # the report takes the kept crops, not the photos
+    page = tmp_path / "report.html"
+    build(str(out), str(page))
+    assert page.read_text().count('"img":"data:image/jpeg;base64,') == 2

@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
 from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
-from facelake.models.images import DecodedImage, ImageLimits, StoreUnreachable, decode, read_uri
+from facelake.models.images import DecodedImage, ImageLimits, StoreUnreachable, decode, face_crop_jpeg, read_uri
 from facelake.schemas.rekognition import face_detail, parse_attributes, requested_attributes
 from facelake.schemas.tables import face_row, image_id, image_row
 from facelake.settings import IMAGES_PER_BATCH, S3_UNREACHABLE_AFTER
@@ -135,9 +135,10 @@ class AnalyzeBatch(_Reporting):
     stage = "analyze"
 
     def __init__(self, run_id: str, config: AnalyzerConfig = AnalyzerConfig(), attributes=("DEFAULT",),
-                 embed: bool = True):
+                 embed: bool = True, thumbnails: bool = False):
         super().__init__(run_id)
         self.config, self.attributes, self.embed = config, parse_attributes(list(attributes)), embed
+        self.thumbnails = thumbnails
         self.wanted = requested_attributes(self.attributes)
         self._models = Shared()
 
@@ -163,9 +164,13 @@ class AnalyzeBatch(_Reporting):
         img = rec.image
         for i, face in enumerate(faces):
             detail = face_detail(face, img.width, img.height, self.attributes)
-            yield beam.pvalue.TaggedOutput("faces", face_row(
-                detail, image_id_=rec.image_id, uri=rec.uri, face_index=i, embedding=face.embedding,
-                run_id=self.run_id, model_versions=self.versions))
+            row = face_row(detail, image_id_=rec.image_id, uri=rec.uri, face_index=i, embedding=face.embedding,
+                           run_id=self.run_id, model_versions=self.versions)
+            yield beam.pvalue.TaggedOutput("faces", row)
+            if self.thumbnails:  # cropped from the pixels already decoded
+                yield beam.pvalue.TaggedOutput("thumbnails", {
+                    "face_id": row["face_id"], "uri": rec.uri, "run_id": self.run_id,
+                    "jpeg": face_crop_jpeg(img.rgb, tuple(float(v) * img.scale for v in face.box))})
         _count("images")
         _count("faces", len(faces))
         self.progress.add(images=1, faces=len(faces))
@@ -175,14 +180,16 @@ class AnalyzeBatch(_Reporting):
 
 
 class DetectFaces(beam.PTransform):
-    """file URIs -> {"images", "faces", "errors", "skipped"}: read, decode, analyse in batches."""
+    """file URIs -> {"images", "faces", "errors", "skipped", "thumbnails"}: read, decode, analyse
+    in batches (``thumbnails``: a JPEG crop of each face too)."""
 
     def __init__(self, run_id: str, config: AnalyzerConfig = AnalyzerConfig(), limits: ImageLimits = ImageLimits(),
                  attributes=("DEFAULT",), skip_ids: frozenset[str] = frozenset(), max_batch_size: int = IMAGES_PER_BATCH,
-                 embed: bool = True):
+                 embed: bool = True, thumbnails: bool = False):
         super().__init__()
         self.run_id, self.config, self.limits = run_id, config, limits
         self.attributes, self.skip_ids, self.max_batch_size, self.embed = attributes, skip_ids, max_batch_size, embed
+        self.thumbnails = thumbnails
 
     def expand(self, uris):
         read = uris | "Read" >> beam.ParDo(ReadImage(self.run_id, self.limits, self.skip_ids)).with_outputs(
@@ -191,7 +198,9 @@ class DetectFaces(beam.PTransform):
             "errors", main="records")
         analyzed = (decoded.records
                     | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch_size)
-                    | "Analyze" >> beam.ParDo(AnalyzeBatch(self.run_id, self.config, self.attributes, self.embed))
-                    .with_outputs("errors", "faces", main="images"))
+                    | "Analyze" >> beam.ParDo(AnalyzeBatch(self.run_id, self.config, self.attributes, self.embed,
+                                                           self.thumbnails))
+                    .with_outputs("errors", "faces", "thumbnails", main="images"))
         errors = (read.errors, decoded.errors, analyzed.errors) | "Errors" >> beam.Flatten()
-        return {"images": analyzed.images, "faces": analyzed.faces, "errors": errors, "skipped": read.skipped}
+        return {"images": analyzed.images, "faces": analyzed.faces, "errors": errors, "skipped": read.skipped,
+                "thumbnails": analyzed.thumbnails}

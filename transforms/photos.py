@@ -20,8 +20,9 @@ class PhotoTables(beam.PTransform):
 
     def __init__(self, sources: list[str], output: str, run_id: str, *, config: AnalyzerConfig = AnalyzerConfig(),
                  limits: ImageLimits = ImageLimits(), attributes=("DEFAULT",), skip_ids: frozenset[str] = frozenset(),
-                 batch_size: int = IMAGES_PER_BATCH):
+                 batch_size: int = IMAGES_PER_BATCH, thumbnails: bool = False):
         super().__init__()
+        self.thumbnails = thumbnails
         self.sources, self.output, self.run_id = list(sources), output, run_id
         self.config, self.limits, self.attributes = config, limits, list(attributes)
         self.skip_ids, self.batch_size = skip_ids, batch_size
@@ -29,9 +30,11 @@ class PhotoTables(beam.PTransform):
     def expand(self, pbegin):
         matched = pbegin | "Match" >> MatchImages(self.sources, self.run_id)
         found = matched["uris"] | "Detect" >> DetectFaces(self.run_id, self.config, self.limits, self.attributes,
-                                                          self.skip_ids, self.batch_size)
+                                                          self.skip_ids, self.batch_size, thumbnails=self.thumbnails)
         errors = (matched["errors"], found["errors"]) | "AllErrors" >> beam.Flatten()
         staged = (found["images"] | "WriteImages" >> WriteTable(self.output, "images", self.run_id),
                   found["faces"] | "WriteFaces" >> WriteTable(self.output, "faces", self.run_id),
-                  errors | "WriteErrors" >> WriteTable(self.output, "errors", self.run_id)) | "Staged" >> beam.Flatten()
+                  errors | "WriteErrors" >> WriteTable(self.output, "errors", self.run_id),
+                  *([found["thumbnails"] | "WriteThumbnails" >> WriteTable(self.output, "thumbnails", self.run_id)]
+                    if self.thumbnails else [])) | "Staged" >> beam.Flatten()
         return {"images": found["images"], "faces": found["faces"], "errors": errors, "staged": staged}
