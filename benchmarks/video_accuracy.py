@@ -37,6 +37,7 @@ from scipy.optimize import linear_sum_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from common import iou  # noqa: E402
 from videos import make_video, photos_with_faces, standard_plan  # noqa: E402
 
 
@@ -89,12 +90,6 @@ def blackdetect(path: Path, rate: Fraction) -> list[list[int]]:
             v = dict(kv.split(":") for kv in text.split())
             runs.append([round(float(v["black_start"]) * rate), round(float(v["black_end"]) * rate) - 1])
     return runs
-
-
-def iou(a, b) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def face_scores(labels: dict, faces: list[dict], fps: float) -> dict:

@@ -117,10 +117,12 @@ VIDEO_CALLS = {"detect-video-faces": "GetFaceDetection", "search-video": "GetFac
 def video_command(ctx, args: argparse.Namespace) -> dict:
     """Run one video's job here and now and return the whole Get* response (every page)."""
     job_log()  # Beam's own logging to a file, as for the jobs
+    from dataclasses import replace
+
+    from facelake.models.video_plan import VideoPlan, search_spec
     from facelake.operations import call
-    from facelake.store.jobs import JobStore
-    from facelake.models.video_plan import VideoPlan
     from facelake.pipelines.video import run_job
+    from facelake.store.jobs import JobStore
     from facelake.video import segment_plan, start_job
 
     if args.command == "detect-segments":
@@ -130,14 +132,15 @@ def video_command(ctx, args: argparse.Namespace) -> dict:
         kind = "FaceSearch"
         if not ctx.store.exists(args.collection):
             raise RekognitionError(f"collection {args.collection} does not exist")
-        plan = VideoPlan(search={"store": ctx.store.uri, "collection_id": args.collection,
-                                 "threshold": args.threshold, "max_matches": 10}, attributes=(args.attributes,))
+        plan = VideoPlan(search=search_spec(ctx.store.uri, args.collection, args.threshold),
+                         attributes=(args.attributes,))
     else:
         kind, plan = "FaceDetection", VideoPlan(attributes=(args.attributes,))
     if args.draw and kind != "SegmentDetection":  # the drawing labels shots too
-        plan = VideoPlan.from_dict({**plan.to_dict(), "segment_types": ["SHOT"]})
+        plan = replace(plan, segment_types=("SHOT",))
     job_id = start_job(ctx, kind, args.video, plan, background=False)
-    run_job(JobStore(ctx.store.uri), job_id)
+    jobs = JobStore(ctx.store.uri)
+    run_job(jobs, job_id)
     resp = call(ctx, VIDEO_CALLS[args.command], {"JobId": job_id})
     listed = {"GetFaceDetection": "Faces", "GetFaceSearch": "Persons", "GetSegmentDetection": "Segments"}[
         VIDEO_CALLS[args.command]]
@@ -151,7 +154,6 @@ def video_command(ctx, args: argparse.Namespace) -> dict:
     if args.draw:
         from facelake.video_draw import draw_video
 
-        jobs = JobStore(ctx.store.uri)
         draw_video(args.video, jobs.table(job_id, "video_faces").to_pylist(),
                    jobs.table(job_id, "segments").to_pylist(), args.draw)
     return resp

@@ -23,10 +23,11 @@ import sys
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from facelake import settings
-from facelake.models.images import read_uri
+from facelake.models.images import face_crop_jpeg, read_uri
 from facelake.store.commit import read_json
 from facelake.store.tables import join, read_columns, table_files
 
@@ -37,11 +38,8 @@ FACE_COLUMNS = ["face_id", "uri", "bounding_box", "confidence", "age_range", "ge
 
 
 def rows(output: str, table: str, columns: list[str] | None = None) -> list[dict]:
-    out = []
-    for f in table_files(output, table):
-        t = read_columns(f, None)
-        out += t.select([c for c in columns if c in t.column_names]).to_pylist() if columns else t.to_pylist()
-    return out
+    """Every row of one of OUT's tables (only ``columns`` read, when given)."""
+    return [r for f in table_files(output, table) for r in read_columns(f, columns).to_pylist()]
 
 
 def runs(output: str) -> list[dict]:
@@ -52,11 +50,16 @@ def runs(output: str) -> list[dict]:
     return [read_json(join(output, "runs", f.rsplit("/", 1)[-1])) for f in files]
 
 
-def _jpeg(img: Image.Image) -> str:
-    img.thumbnail((THUMB, THUMB))
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+def data_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+
+
+def crop_uri(rgb: np.ndarray, box: dict) -> str | None:
+    """A data URI of the face at ``box`` (Rekognition ratios of ``rgb``), as the detect job's
+    --thumbnails makes it."""
+    h, w = rgb.shape[:2]
+    px = (box["left"] * w, box["top"] * h, (box["left"] + box["width"]) * w, (box["top"] + box["height"]) * h)
+    return data_uri(face_crop_jpeg(rgb, px, THUMB)) if px[2] > px[0] and px[3] > px[1] else None
 
 
 def crops(uri: str, boxes: list[dict]) -> list[str | None]:
@@ -67,17 +70,10 @@ def crops(uri: str, boxes: list[dict]) -> list[str | None]:
         smallest = min(min(b["width"] * img.width, b["height"] * img.height) for b in boxes)
         scale = max(1.0, smallest * 1.4 / (THUMB / 2))  # the crop (face and margins) stays >= THUMB / 2
         img.draft("RGB", (int(img.width / scale), int(img.height / scale)))
-        img = ImageOps.exif_transpose(img)
+        rgb = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
     except Exception:
         return [None] * len(boxes)
-    w, h = img.size
-    out = []
-    for b in boxes:
-        mx, my = 0.2 * b["width"], 0.2 * b["height"]
-        box = (max(0, (b["left"] - mx) * w), max(0, (b["top"] - my) * h),
-               min(w, (b["left"] + b["width"] + mx) * w), min(h, (b["top"] + b["height"] + my) * h))
-        out.append(_jpeg(img.crop(tuple(round(v) for v in box))) if box[2] > box[0] and box[3] > box[1] else None)
-    return out
+    return [crop_uri(rgb, b) for b in boxes]
 
 
 def _crops_of(item):
@@ -111,28 +107,22 @@ def face_entry(row: dict, crop: str | None) -> dict:
 def persons(store: str, collection_id: str, workers: int, strip: int = 8) -> list[dict]:
     from facelake.store.collections import CollectionStore
 
-    cs = CollectionStore(store)
-    faces = cs.table(collection_id).to_arrow().select(["face_id", "user_id", "source_uri", "bounding_box"]).to_pylist()
+    faces = CollectionStore(store).columns(collection_id, ["user_id", "source_uri", "bounding_box"]).to_pylist()
     by_user = defaultdict(list)
     for f in faces:
         if f["user_id"]:
             by_user[f["user_id"]].append(f)
-    shown = {u: fs[:strip] for u, fs in by_user.items()}
-    boxes = defaultdict(list)
-    for fs in shown.values():
-        for f in fs:
-            boxes[f["source_uri"]].append(f["bounding_box"])
-    made = all_crops({u: b for u, b in boxes.items() if u}, workers)
-    taken = defaultdict(int)
-    out = []
-    for user, fs in sorted(shown.items(), key=lambda kv: -len(by_user[kv[0]])):
-        imgs = []
-        for f in fs:
-            uri = f["source_uri"]
-            imgs.append(made.get(uri, [None] * 999)[taken[uri]] if uri else None)
-            taken[uri] += 1
-        out.append({"user": user, "count": len(by_user[user]), "faces": imgs})
-    return out
+    boxes = defaultdict(list)  # per photo, the boxes of the faces shown; each face: (photo, its place there)
+    shown = {}
+    for user, fs in by_user.items():
+        shown[user] = []
+        for f in fs[:strip]:
+            if f["source_uri"]:  # faces indexed from bytes have no photo to crop from
+                shown[user].append((f["source_uri"], len(boxes[f["source_uri"]])))
+                boxes[f["source_uri"]].append(f["bounding_box"])
+    made = all_crops(boxes, workers)
+    return [{"user": user, "count": len(by_user[user]), "faces": [made[uri][i] for uri, i in places]}
+            for user, places in sorted(shown.items(), key=lambda kv: -len(by_user[kv[0]]))]
 
 
 def timelines(output: str) -> list[dict]:
@@ -151,20 +141,16 @@ def timelines(output: str) -> list[dict]:
         people = defaultdict(list)
         for f in faces[v["uri"]]:
             people[f["person_index"]].append(f)
-        firsts = defaultdict(list)  # frame -> the persons first seen on it
+        firsts = defaultdict(list)  # frame -> (person, box) of the persons first seen on it
         for p, fs in people.items():
-            firsts[min(f["frame_number"] for f in fs)].append(p)
+            first = min(fs, key=lambda f: f["frame_number"])
+            firsts[first["frame_number"]].append((p, first["bounding_box"]))
         thumbs = {}
-        try:  # one frame per person, decoded once in one pass
+        try:  # a seek and one decoded frame per person's first appearance (a crop is a nicety)
             info = probe(v["uri"])
-            for fr in frames(v["uri"], info, min(firsts, default=0), max(firsts, default=-1) + 1,
-                             analyse=lambda n: n in firsts):
-                for p in firsts.get(fr.number, ()):
-                    b = next(f["bounding_box"] for f in people[p] if f["frame_number"] == fr.number)
-                    img = Image.fromarray(fr.image.rgb)
-                    w, h = img.size
-                    thumbs[p] = _jpeg(img.crop((round(b["left"] * w), round(b["top"] * h),
-                                                round((b["left"] + b["width"]) * w), round((b["top"] + b["height"]) * h))))
+            for n, seen in firsts.items():
+                for fr in frames(v["uri"], info, n, n + 1, analyse=lambda _: True):
+                    thumbs.update((p, crop_uri(fr.image.rgb, b)) for p, b in seen)
         except Exception:
             pass
         out.append({"uri": v["uri"], "duration": v["duration_millis"], "fps": v["frame_rate"],
@@ -191,8 +177,7 @@ def build(output: str, html_path: str, collection: str | None = None, store: str
     """Write the report of OUT to ``html_path``; returns what it counted."""
     face_rows = rows(output, "faces", FACE_COLUMNS)
     # crops the detect job kept (--thumbnails); the other faces are cropped from their photos
-    crop_of = {t["face_id"]: "data:image/jpeg;base64," + base64.b64encode(t["jpeg"]).decode()
-               for t in rows(output, "thumbnails")}
+    crop_of = {t["face_id"]: data_uri(t["jpeg"]) for t in rows(output, "thumbnails", ["face_id", "jpeg"])}
     by_uri = defaultdict(list)
     for r in face_rows:
         if r["face_id"] not in crop_of:
@@ -203,11 +188,11 @@ def build(output: str, html_path: str, collection: str | None = None, store: str
     gallery = [face_entry(r, crop_of.get(r["face_id"])) for r in face_rows]
     data = {"faces": gallery, "persons": persons(store, collection, workers) if collection else [],
             "videos": timelines(output), "matches": matches(output, crop_of)}
-    page = render(output, runs(output), rows(output, "errors"), data)
+    errors = rows(output, "errors")
     with open(html_path, "w", encoding="utf-8") as f:
-        f.write(page)
+        f.write(render(output, runs(output), errors, data))
     return {"html": html_path, "faces": len(gallery), "persons": len(data["persons"]),
-            "videos": len(data["videos"]), "errors": page.count('<tr class="error">')}
+            "videos": len(data["videos"]), "errors": len(errors)}
 
 
 def render(output: str, run_list: list[dict], errors: list[dict], data: dict) -> str:

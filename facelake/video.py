@@ -16,10 +16,9 @@ import uuid
 import fsspec
 
 from facelake import settings
-from facelake.models.images import storage_error
+from facelake.models.images import s3_object_uri, storage_error
 from facelake.models.segments import BlackRule
-from facelake.models.video import VideoTooLargeException
-from facelake.models.video_plan import SEGMENT_TYPES, VideoPlan
+from facelake.models.video_plan import SEGMENT_TYPES, VideoPlan, search_spec
 from facelake.schemas import errors
 from facelake.schemas.collections import face_from_row
 from facelake.schemas.tables import face_detail_from_row
@@ -36,21 +35,16 @@ SEGMENTS_MODEL_VERSION = "facelake-segments-1"
 def video_uri(ctx: Context, video: dict) -> str:
     """The URI of a Video parameter's S3 object, checked to exist and to be within the limits."""
     obj = video.get("S3Object") if isinstance(video, dict) else None
-    if not obj or not obj.get("Bucket") or not obj.get("Name"):
-        raise errors.InvalidParameterException("Video needs S3Object with Bucket and Name")
+    uri = s3_object_uri(obj, ctx.limits, "Video")
     if obj.get("Version"):
         raise errors.InvalidParameterException("S3Object.Version is not supported for video")
-    buckets = ctx.limits.s3_buckets
-    if buckets is not None and obj["Bucket"] not in buckets:
-        raise errors.AccessDeniedException(f"bucket {obj['Bucket']} is not one this service may read")
-    uri = f"s3://{obj['Bucket']}/{obj['Name']}"
     try:
         fs, path = fsspec.core.url_to_fs(uri)
         size = fs.size(path)
     except Exception as e:
         raise storage_error(uri, e) from e
     if size is not None and size > settings.MAX_VIDEO_BYTES:
-        raise VideoTooLargeException(f"{uri} is {size} bytes; the limit is {settings.MAX_VIDEO_BYTES}")
+        raise errors.VideoTooLargeException(f"{uri} is {size} bytes; the limit is {settings.MAX_VIDEO_BYTES}")
     return uri
 
 
@@ -93,8 +87,7 @@ def start_face_search(ctx: Context, *, Video: dict, CollectionId: str, FaceMatch
                       NotificationChannel: dict | None = None, JobTag: str | None = None) -> dict:
     _no_notifications(NotificationChannel)
     existing(ctx, CollectionId)
-    plan = VideoPlan(faces=True, search={"store": ctx.store.uri, "collection_id": CollectionId,
-                                         "threshold": FaceMatchThreshold, "max_matches": 10})
+    plan = VideoPlan(faces=True, search=search_spec(ctx.store.uri, CollectionId, FaceMatchThreshold))
     return {"JobId": start_job(ctx, "FaceSearch", video_uri(ctx, Video), plan, video=Video, job_tag=JobTag)}
 
 
@@ -144,11 +137,13 @@ def _job(ctx: Context, job_id: str, kind: str) -> tuple[JobStore, dict, dict]:
     return store, record, out
 
 
-def _page(rows: list, token: str | None, max_results: int, scope: str) -> tuple[list, str | None]:
+def _page(out: dict, rows: list, token: str | None, max_results: int, scope: str) -> list:
+    """The page of ``rows`` that ``token`` asks for; sets out's NextToken when more follow."""
     offset = page_offset(token, scope)
     size = min(max_results, MAX_RESULTS)
-    more = offset + size < len(rows)
-    return rows[offset: offset + size], page_token(offset + size, scope) if more else None
+    if offset + size < len(rows):
+        out["NextToken"] = page_token(offset + size, scope)
+    return rows[offset: offset + size]
 
 
 def _video_row(store: JobStore, job_id: str) -> dict | None:
@@ -165,10 +160,8 @@ def get_face_detection(ctx: Context, *, JobId: str, MaxResults: int = MAX_RESULT
     video = _video_row(store, JobId)
     out["VideoMetadata"] = video_metadata(video)
     rows = sorted(store.table(JobId, "video_faces").to_pylist(), key=lambda r: (r["timestamp"], r["person_index"]))
-    page, token = _page(rows, NextToken, MaxResults, f"faces:{JobId}")
+    page = _page(out, rows, NextToken, MaxResults, f"faces:{JobId}")
     out["Faces"] = [{"Timestamp": r["timestamp"], "Face": face_detail_from_row(r)} for r in page]
-    if token:
-        out["NextToken"] = token
     return out
 
 
@@ -184,7 +177,7 @@ def get_face_search(ctx: Context, *, JobId: str, MaxResults: int = MAX_RESULTS, 
     order = (lambda r: (r["timestamp"], r["person_index"])) if SortBy == "TIMESTAMP" else (
         lambda r: (r["person_index"], r["timestamp"]))
     rows = sorted(store.table(JobId, "video_faces").to_pylist(), key=order)
-    page, token = _page(rows, NextToken, MaxResults, f"search:{SortBy}:{JobId}")
+    page = _page(out, rows, NextToken, MaxResults, f"search:{SortBy}:{JobId}")
     collection = record["Plan"]["search"]["collection_id"]
     wanted = sorted({m["face_id"] for r in page for m in matches.get((r["frame_number"], r["person_index"]), [])})
     known = {row["face_id"]: row for row in ctx.store.get(collection, wanted)} if ctx.store.exists(collection) else {}
@@ -197,8 +190,6 @@ def get_face_search(ctx: Context, *, JobId: str, MaxResults: int = MAX_RESULTS, 
                         "Person": {"Index": r["person_index"], "BoundingBox": detail["BoundingBox"], "Face": detail},
                         "FaceMatches": found})
     out["Persons"] = persons
-    if token:
-        out["NextToken"] = token
     return out
 
 
@@ -214,9 +205,7 @@ def get_segment_detection(ctx: Context, *, JobId: str, MaxResults: int = MAX_RES
     types = record["Plan"]["segment_types"]
     rows = sorted(store.table(JobId, "segments").to_pylist(),
                   key=lambda r: (types.index(r["type"]), r["start_frame_number"], r["technical_cue_type"] or ""))
-    page, token = _page(rows, NextToken, MaxResults, f"segments:{JobId}")
+    page = _page(out, rows, NextToken, MaxResults, f"segments:{JobId}")
     out["Segments"] = [segment_detection(r) for r in page]
     out["SelectedSegmentTypes"] = [{"Type": t, "ModelVersion": SEGMENTS_MODEL_VERSION} for t in types]
-    if token:
-        out["NextToken"] = token
     return out

@@ -4,6 +4,7 @@ number (held from one analysed frame to the next) and the current shot and cue w
 from __future__ import annotations
 
 import bisect
+import sys
 from collections import defaultdict
 
 import av
@@ -33,7 +34,7 @@ def draw_video(uri: str, faces: list[dict], segments: list[dict], out: str) -> N
         raise RekognitionError(f"cannot write {out}: {e}") from None
     with container:
         stream = None
-        for fr in frames(uri, info, 0, info.frame_count + info.frame_count // 10 + 10, analyse=lambda n: True):
+        for fr in frames(uri, info, 0, sys.maxsize, analyse=lambda n: True):  # to the end, whatever the header says
             rgb = fr.image.rgb.copy()
             h, w = rgb.shape[:2]
             if stream is None:

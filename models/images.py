@@ -233,12 +233,18 @@ def read_image_param(image: dict, limits: ImageLimits = ImageLimits()) -> bytes:
             raise ImageTooLargeException(f"image is {len(data)} bytes; the limit for Bytes is {limits.max_bytes}")
         return bytes(data)
     obj = image["S3Object"]
+    return read_uri(s3_object_uri(obj, limits, "Image"), limits.max_s3_bytes, obj.get("Version"))
+
+
+def s3_object_uri(obj, limits: ImageLimits, member: str) -> str:
+    """The s3:// URI of Rekognition's S3Object (in the ``member`` parameter), checked to name a
+    Bucket and a Name, in a bucket the limits allow."""
     if not isinstance(obj, dict) or not obj.get("Bucket") or not obj.get("Name"):
-        raise InvalidParameterException("Image.S3Object needs Bucket and Name")
+        raise InvalidParameterException(f"{member}.S3Object needs Bucket and Name")
     if limits.s3_buckets is not None and obj["Bucket"] not in limits.s3_buckets:
         raise AccessDeniedException(f"bucket {obj['Bucket']} is not one this service may read "
                                     f"({', '.join(limits.s3_buckets) or 'none'})")
-    return read_uri(f"s3://{obj['Bucket']}/{obj['Name']}", limits.max_s3_bytes, obj.get("Version"))
+    return f"s3://{obj['Bucket']}/{obj['Name']}"
 
 
 configure_object_stores()

@@ -2,8 +2,9 @@
 frame ranges measured in parallel:
 
 1. ``measure`` (per range): for each frame, how much it differs from the frame before
-   (``change``), how close the pictures around the change come back to each other (``returns``:
-   around a camera flash they do, around a cut they do not), the share of its pixels that are
+   (``change``), how close the pictures around a large change come back to each other
+   (``returns``, 1 where the change is too small for a cut: around a camera flash they come
+   back, around a cut they do not), the share of its pixels that are
    black by Rekognition's rule (``black``), and how much it looks like colour bars (``bars``).
 2. ``shots`` / ``runs`` (per video, over the stitched measures): hard cuts where the change is
    large, several times the change around it (a dissolve, a fade or a camera move changes a
@@ -152,14 +153,15 @@ def measure(frames: Iterable[Frame], start: int, stop: int, black_max_luma: floa
             bars[i] = bars_score(fr)
             if fr.number - 1 in sigs:
                 change[i] = difference(sigs[fr.number - 1], sig)
+        # only where a cut may be (change >= MIN_CUT): is it a flash? A frame after frame f that
+        # returns to frame f - 1 (f: the flash's first frame), or frame f back to one before f - 1
+        # (f: the first after the flash).
         for k in range(1, LOOKAHEAD + 1):
-            # a frame after frame f that returns to frame f - 1 (f: the flash's first frame) ...
             f = fr.number - k
-            if start <= f < stop and f - 1 in sigs:
+            if start <= f < stop and change[f - start] >= MIN_CUT and f - 1 in sigs:
                 returns[f - start] = min(returns[f - start], difference(sigs[f - 1], sig))
-            # ... or this frame back to one before its predecessor (this: the first after the flash)
-            if start <= fr.number < stop and fr.number - 1 - k in sigs:
-                i = fr.number - start
+            i = fr.number - start
+            if 0 <= i < n and change[i] >= MIN_CUT and fr.number - 1 - k in sigs:
                 returns[i] = min(returns[i], difference(sigs[fr.number - 1 - k], sig))
         sigs.pop(fr.number - LOOKAHEAD - 2, None)
     return Measures(start, change[:seen], returns[:seen], black[:seen], bars[:seen])

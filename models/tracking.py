@@ -69,7 +69,7 @@ def track(frames: np.ndarray, boxes: np.ndarray, descriptors: np.ndarray, cuts: 
         frame = int(frames[i])
         shot = bisect.bisect_right(cuts, frame)
         active = [t for t in active if tracks[t].shot == shot and frame - tracks[t].last_frame <= max_gap]
-        pairs = []  # (cost, face, track): overlap first, then descriptor distance
+        pairs = []  # (1 - overlap, descriptor distance, face, track): overlap first, then distance
         for f in range(i, j):
             for t in active:
                 tr = tracks[t]
@@ -80,13 +80,10 @@ def track(frames: np.ndarray, boxes: np.ndarray, descriptors: np.ndarray, cuts: 
                 elif d <= settings.reid_distance:
                     pairs.append((1.0, d, f, t))
         pairs.sort()
-        taken_faces, taken_tracks = set(), set()
-        owner = {}
+        owner: dict[int, int] = {}  # face -> its track, greedily, best pairs first
         for _, _, f, t in pairs:
-            if f not in taken_faces and t not in taken_tracks:
+            if f not in owner and t not in owner.values():
                 owner[f] = t
-                taken_faces.add(f)
-                taken_tracks.add(t)
         for f in range(i, j):
             t = owner.get(f)
             if t is None:
@@ -114,7 +111,7 @@ def _join(tracks: list[_Track], join_distance: float) -> list[int]:
     """A person label per track: centroid linkage (closest pair of groups first, the merged
     group's mean recomputed), never joining groups seen on the same frame."""
     g = len(tracks)
-    totals = np.stack([t.total for t in tracks]) if g else np.zeros((0, 128))
+    totals = np.stack([t.total for t in tracks])
     counts = np.array([len(t.faces) for t in tracks], np.float64)
     means = totals / counts[:, None]
     sq = np.einsum("ij,ij->i", means, means)
@@ -129,7 +126,7 @@ def _join(tracks: list[_Track], join_distance: float) -> list[int]:
             conflict[np.ix_(members, members)] = True
     d[conflict] = np.inf
     label = list(range(g))
-    while g > 1:
+    while True:
         flat = int(np.argmin(d))
         a, b = divmod(flat, g)
         if d[a, b] > join_distance:

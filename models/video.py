@@ -16,19 +16,16 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
+import fsspec
 import numpy as np
 
 from facelake import settings
-from facelake.schemas.errors import InvalidParameterException, RekognitionError, error_class
+from facelake.schemas.errors import (InvalidParameterException, InvalidVideoFormatException, RekognitionError,
+                                     VideoTooLargeException)
 
 from .images import DecodedImage, special_file_kind, storage_error
 
-# Rekognition reports these as a FAILED job with a StatusMessage; in facelake's error rows and
-# messages they carry these codes. VideoTooLargeException is Rekognition's own.
-VideoTooLargeException = error_class("VideoTooLargeException")
-InvalidVideoFormatException = error_class("InvalidVideoFormatException")
-
-_CODEC_NAMES = {"h264": "h264", "hevc": "h265"}
+_CODEC_NAMES = {"hevc": "h265"}  # FFmpeg's name -> Rekognition's, where they differ
 
 
 @dataclass(frozen=True)
@@ -64,9 +61,7 @@ class Frame:
 
 
 def _open(uri: str):
-    """An fsspec file object for ``uri`` (PyAV reads and seeks through it), checked readable."""
-    import fsspec
-
+    """An fsspec filesystem and path for ``uri`` (PyAV reads and seeks through it), checked readable."""
     fs, path = fsspec.core.url_to_fs(uri)
     if fs.info(path).get("type") == "other":  # a FIFO or device would block the reader
         raise InvalidParameterException(f"cannot read {uri}: it is a {special_file_kind(path)}, not a file")

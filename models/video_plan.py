@@ -12,6 +12,12 @@ from .segments import BlackRule
 from .tracking import TrackSettings
 
 SEGMENT_TYPES = ("SHOT", "TECHNICAL_CUE")
+MAX_MATCHES = 10  # collection faces looked up per person (--search, StartFaceSearch)
+
+
+def search_spec(store: str, collection_id: str, threshold: float) -> dict:
+    """VideoPlan.search: match each person against this collection at FaceMatchThreshold ``threshold``."""
+    return {"store": store, "collection_id": collection_id, "threshold": threshold, "max_matches": MAX_MATCHES}
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     """Group the collection's faces and store the persons."""
     started = time.time()
     users = store.users(collection_id)
-    faces = store.table(collection_id).to_arrow().select(FACE_COLUMNS)
+    faces = store.columns(collection_id, FACE_COLUMNS)
     ids = faces.column("face_id").to_numpy(zero_copy_only=False)
     owner = faces.column("user_id").to_numpy(zero_copy_only=False)
     x = np.asarray(faces.column("vector").combine_chunks().flatten().to_numpy(), np.float32).reshape(len(ids), -1)

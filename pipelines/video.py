@@ -19,7 +19,7 @@ from dataclasses import replace
 from facelake import settings
 from facelake.models.analyzer import FaceAnalyzer
 from facelake.models.segments import BlackRule
-from facelake.models.video_plan import SEGMENT_TYPES, VideoPlan
+from facelake.models.video_plan import SEGMENT_TYPES, VideoPlan, search_spec
 from facelake.schemas.rekognition import ATTRIBUTE_NAMES, parse_attributes, requested_attributes
 from facelake.store.collections import CollectionStore, default_store
 from facelake.store.jobs import JobStore
@@ -72,14 +72,14 @@ def plan_from_args(args) -> VideoPlan:
         raise ValueError("--black-max-pixel-threshold is 0..1 and --black-min-coverage 0..100")
     if not 50 <= args.min_segment_confidence <= 100:
         raise ValueError("--min-segment-confidence is 50..100, as Rekognition's MinSegmentConfidence")
-    if args.range_frames < 2 * settings.VIDEO_FPS:
+    if args.range_frames < 10:
         raise ValueError("--range-frames must be at least 10")
     search = None
     if args.search:
         store = args.store or default_store()
         if not CollectionStore(store).exists(args.search):
             raise ValueError(f"no collection {args.search!r} in {store}")
-        search = {"store": store, "collection_id": args.search, "threshold": args.threshold, "max_matches": 10}
+        search = search_spec(store, args.search, args.threshold)
     return VideoPlan(faces=bool(args.faces or args.search), segment_types=segments,
                      fps=None if args.every_frame else args.fps, attributes=tuple(args.attributes),
                      black=BlackRule(args.black_max_pixel_threshold, args.black_min_coverage),

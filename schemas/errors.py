@@ -36,6 +36,9 @@ ConflictException = error_class("ConflictException")
 ServiceQuotaExceededException = error_class("ServiceQuotaExceededException")
 IdempotentParameterMismatchException = error_class("IdempotentParameterMismatchException")
 InvalidPaginationTokenException = error_class("InvalidPaginationTokenException")
+VideoTooLargeException = error_class("VideoTooLargeException")
+# facelake's code for a file FFmpeg cannot read as a video (Rekognition reports a FAILED job)
+InvalidVideoFormatException = error_class("InvalidVideoFormatException")
 # a request breaking the service model's constraints (pattern, length, range, enum), as AWS answers it
 ValidationException = error_class("ValidationException")
 # an operation of Rekognition's API that facelake does not offer

@@ -225,12 +225,16 @@ def face_row(detail: dict, *, image_id_: str, uri: str, face_index: int, embeddi
              model_versions: dict[str, str]) -> dict:
     """A faces-table row from a Rekognition FaceDetail dict."""
     row = {col: None for col in FACES.names}
-    for member, value in detail.items():
-        row[FACE_DETAIL_COLUMNS[member]] = _to_snake(value)
+    row.update(face_detail_columns(detail))
     row.update(face_id=face_id(image_id_, face_index, model_versions), image_id=image_id_, uri=uri,
                face_index=face_index, run_id=run_id, model_versions={k: model_versions.get(k) for k in MODEL_SLOTS},
                embedding=None if embedding is None else [float(v) for v in embedding])
     return row
+
+
+def face_detail_columns(detail: dict) -> dict:
+    """Every FaceDetail column (null where the member is absent) from a FaceDetail dict."""
+    return {col: _to_snake(detail[m]) if m in detail else None for m, col in FACE_DETAIL_COLUMNS.items()}
 
 
 def image_row(*, image_id_: str, uri: str, width: int, height: int, format: str, orientation_correction: str | None,

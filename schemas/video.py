@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .tables import MODEL_SLOTS, face_row
+from .tables import MODEL_SLOTS, face_detail_columns
 
 DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
 
@@ -79,22 +79,21 @@ def segment_detection(row: dict) -> dict:
 
 def video_face_row(detail: dict, *, video_id: str, uri: str, frame: int, rate: Fraction, person_index: int,
                    embedding, run_id: str, model_versions: dict) -> dict:
-    """A video_faces row from a FaceDetail (as the photo faces rows are made)."""
-    row = face_row(detail, image_id_=video_id, uri=uri, face_index=0, embedding=embedding, run_id=run_id,
-                   model_versions=model_versions)
-    for col in ("face_id", "image_id", "face_index"):
-        row.pop(col)
-    row.update(video_id=video_id, timestamp=millis(frame, rate), frame_number=frame, person_index=person_index,
-               face_occluded=None, eye_direction=None)  # as Rekognition Video returns them
-    return row
+    """A video_faces row from a FaceDetail (its columns as in the faces table)."""
+    return {"video_id": video_id, "uri": uri, "timestamp": millis(frame, rate), "frame_number": frame,
+            "person_index": person_index, **face_detail_columns(detail),
+            "face_occluded": None, "eye_direction": None,  # as Rekognition Video returns them
+            "embedding": None if embedding is None else [float(v) for v in embedding], "run_id": run_id,
+            "model_versions": {k: model_versions.get(k) for k in MODEL_SLOTS}}
 
 
-def video_row(info, *, video_id: str, uri: str, size_bytes: int, analysed_frames: int, face_count: int,
-              person_count: int, run_id: str, model_versions: dict) -> dict:
-    """A videos-table row from a facelake.models.video.VideoInfo."""
+def video_row(info, *, video_id: str, uri: str, size_bytes: int, frame_count: int, analysed_frames: int,
+              face_count: int, person_count: int, run_id: str, model_versions: dict) -> dict:
+    """A videos-table row from a facelake.models.video.VideoInfo (``frame_count``: the frames
+    that decoded)."""
     return {"video_id": video_id, "uri": uri, "codec": info.codec, "duration_millis": info.duration_millis,
             "format": info.format, "frame_rate": float(info.rate), "frame_height": info.height,
-            "frame_width": info.width, "color_range": info.color_range, "frame_count": info.frame_count,
+            "frame_width": info.width, "color_range": info.color_range, "frame_count": frame_count,
             "rotation": info.rotation, "audio": list(info.audio), "size_bytes": size_bytes,
             "analysed_frames": analysed_frames, "face_count": face_count, "person_count": person_count,
             "run_id": run_id, "model_versions": {k: model_versions.get(k) for k in MODEL_SLOTS}}

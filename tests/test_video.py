@@ -18,6 +18,7 @@ import pyarrow.dataset as ds
 import pytest
 from PIL import Image
 
+from facelake.models.tracking import iou
 from facelake.pipelines import video
 from facelake.schemas.botocore_model import validate_response
 
@@ -51,12 +52,6 @@ def labelled(tmp_path_factory, insightface_images):
 
 def rows(out: Path, table: str) -> list[dict]:
     return ds.dataset(out / table).to_table().to_pylist()
-
-
-def iou(a, b) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def segments_by_kind(segments):

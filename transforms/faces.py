@@ -55,8 +55,11 @@ class _Reporting(beam.DoFn):
     def teardown(self):
         self.progress.flush()
 
-    def error(self, uri: str, exc: BaseException):
-        row = error_from_exception(uri, self.stage, exc, self.run_id)
+    def error(self, uri: str, exc: BaseException, stage: str | None = None):
+        """The error row of ``exc`` for ``uri`` (at ``stage``, default the DoFn's), counted."""
+        return self.error_row(error_from_exception(uri, stage or self.stage, exc, self.run_id))
+
+    def error_row(self, row: dict):
         _count("errors")
         _count(f"errors.{row['reason']}")
         self.progress.add(errors=1)

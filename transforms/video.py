@@ -25,7 +25,7 @@ from facelake.models.video import VideoInfo, file_facts, frames, probe
 from facelake.models.video_plan import VideoPlan
 from facelake.schemas.rekognition import (distance_for_similarity, face_detail, parse_attributes,
                                           requested_attributes, similarity)
-from facelake.schemas.tables import error_row
+from facelake.schemas.errors import InvalidVideoFormatException
 from facelake.schemas.video import segment, video_face_row, video_row
 from facelake.store.collections import CollectionStore, nearest_rows
 
@@ -56,7 +56,7 @@ class RangeResult:
     measures: Measures | None = None
     faces: list[tuple[int, dict, np.ndarray]] = field(default_factory=list)
     analysed: int = 0
-    error: tuple[str, str] | None = None  # (reason, message)
+    error: Exception | None = None  # what stopped the range (a Rekognition error, or another)
 
 
 class ProbeVideo(_Reporting):
@@ -70,8 +70,7 @@ class ProbeVideo(_Reporting):
             stage = "decode"
             info = probe(uri)
         except Exception as e:
-            self.stage = stage
-            yield self.error(uri, e)
+            yield self.error(uri, e, stage)
             return
         yield VideoRecord(uri, video_id, size, info)
 
@@ -133,9 +132,7 @@ class AnalyseRange(beam.DoFn):
             if pending:
                 analyse_pending()
         except Exception as e:
-            row = error_from_exception(uri, "analyze", e, "")
-            out.error = (row["reason"], f"frames {start}-{stop - 1}: {row['message']}")
-            out.measures, out.faces = None, []
+            out.error, out.measures, out.faces = e, None, []
         _count("video_frames", len(out.measures.change) if out.measures else 0)
         yield uri, out
 
@@ -161,22 +158,21 @@ class StitchVideo(_Reporting):
         uri, parts = element
         parts = sorted(parts, key=lambda r: r.start)
         rec = parts[0].record
-        failed = [p for p in parts if p.error]
+        failed = next((p for p in parts if p.error), None)
         if failed:
-            reason, message = failed[0].error
-            yield self._error_row(uri, reason, message)
+            row = error_from_exception(uri, self.stage, failed.error, self.run_id)
+            yield self.error_row({**row, "message": f"frames {failed.start}-{failed.stop - 1}: {row['message']}"})
             return
         try:
             m = Measures.stitch(p.measures for p in parts)
         except ValueError as e:
-            yield self._error_row(uri, "InvalidVideoFormatException", f"{uri}: frames missing ({e})")
+            yield self.error(uri, InvalidVideoFormatException(f"{uri}: frames missing ({e})"))
             return
         info = rec.info
         decoded = len(m.change)
-        missing = info.frame_count - decoded
-        if missing > max(2, float(info.rate) / 2):
-            yield self._error_row(uri, "InvalidVideoFormatException",
-                                  f"{uri} is truncated or corrupt: {decoded} of its {info.frame_count} frames decode")
+        if info.frame_count - decoded > max(2, float(info.rate) / 2):
+            yield self.error(uri, InvalidVideoFormatException(
+                f"{uri} is truncated or corrupt: {decoded} of its {info.frame_count} frames decode"))
             return
         rate = info.rate
         shot_cuts = cuts(m, self.plan.min_shot_confidence)
@@ -205,15 +201,9 @@ class StitchVideo(_Reporting):
         _count("videos")
         _count("video_faces", len(faces))
         self.progress.add(images=1, faces=len(faces))
-        yield video_row(info, video_id=rec.video_id, uri=uri, size_bytes=rec.size_bytes,
+        yield video_row(info, video_id=rec.video_id, uri=uri, size_bytes=rec.size_bytes, frame_count=decoded,
                         analysed_frames=sum(p.analysed for p in parts), face_count=len(faces), person_count=persons,
-                        run_id=self.run_id, model_versions=self.versions) | {"frame_count": decoded}
-
-    def _error_row(self, uri: str, reason: str, message: str):
-        _count("errors")
-        _count(f"errors.{reason}")
-        self.progress.add(errors=1)
-        return beam.pvalue.TaggedOutput("errors", error_row(uri, self.stage, reason, message, self.run_id))
+                        run_id=self.run_id, model_versions=self.versions)
 
     def _segments(self, m: Measures, shot_cuts, rate, frames: int):
         types = self.plan.segment_types
@@ -237,30 +227,33 @@ class StitchVideo(_Reporting):
             for a, b, cue, confidence in sorted(cues):
                 yield segment("TECHNICAL_CUE", a, b, rate, confidence, cue=cue)
 
-    def _persons_matches(self, vectors: np.ndarray, index: np.ndarray, persons: int) -> list[set[str]]:
+    def _persons_matches(self, vectors: np.ndarray, index: np.ndarray, persons: int) -> list[tuple[list, np.ndarray]]:
         """Per person, the collection faces its mean descriptor matches above the threshold and
-        nearly as well as its best match (within PERSON_MATCH_MARGIN in distance): the same
-        person indexed twice is kept, a look-alike who only clears the threshold is not."""
+        nearly as well as its best match (within PERSON_MATCH_MARGIN in distance), as (face ids,
+        their vectors): the same person indexed twice is kept, a look-alike who only clears the
+        threshold is not. One collection query per person."""
         s = self.plan.search
         limit = distance_for_similarity(s["threshold"])
         out = []
         for p in range(persons):
             hits = nearest_rows(self.table, vectors[index == p].mean(axis=0), s["max_matches"], limit, self.indexed)
             best = min((d for _, d in hits), default=0.0)
-            out.append({row["face_id"] for row, d in hits if d <= best + PERSON_MATCH_MARGIN})
+            kept = [row for row, d in hits if d <= best + PERSON_MATCH_MARGIN]
+            out.append(([row["face_id"] for row in kept],
+                        np.array([row["vector"] for row in kept], np.float32).reshape(len(kept), vectors.shape[1])))
         return out
 
-    def _matches(self, row: dict, vec: np.ndarray, person_matches: set[str]) -> dict:
-        """The collection faces this face matches above the threshold that its person (all of
-        its faces together) matches too: one look-alike frame does not make a match."""
-        s = self.plan.search
-        hits = [(h, d) for h, d in nearest_rows(self.table, np.asarray(vec, np.float32), s["max_matches"],
-                                                distance_for_similarity(s["threshold"]), self.indexed)
-                if h["face_id"] in person_matches]
+    def _matches(self, row: dict, vec: np.ndarray, person_matches: tuple[list, np.ndarray]) -> dict:
+        """The faces of its person's matches that this face itself matches above the threshold:
+        one look-alike frame does not make a match."""
+        ids, vectors = person_matches
+        limit = distance_for_similarity(self.plan.search["threshold"])
+        distances = np.linalg.norm(vectors - np.asarray(vec, np.float32), axis=1)
+        hits = sorted((float(d), face_id) for face_id, d in zip(ids, distances) if d <= limit)
         return {"video_id": row["video_id"], "uri": row["uri"], "timestamp": row["timestamp"],
                 "frame_number": row["frame_number"], "person_index": row["person_index"],
-                "collection_id": s["collection_id"],
-                "matches": [{"face_id": h["face_id"], "similarity": similarity(d)} for h, d in hits],
+                "collection_id": self.plan.search["collection_id"],
+                "matches": [{"face_id": face_id, "similarity": similarity(d)} for d, face_id in hits],
                 "run_id": self.run_id}
 
 
