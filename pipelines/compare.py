@@ -20,7 +20,7 @@ import apache_beam as beam
 
 from facelake.settings import JOIN_BATCH
 from facelake.store.collections import build_scratch_table
-from facelake.store.tables import column_values, faces_files, join, remove
+from facelake.store.tables import absolute, column_values, faces_files, join, remove
 from facelake.transforms.parquet import WriteTable
 from facelake.transforms.search import PairsAgainst, PairsAgainstANN, read_face_rows
 
@@ -29,9 +29,9 @@ from . import launcher
 
 def run(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="facelake compare-libraries", description=__doc__.splitlines()[0])
-    ap.add_argument("a", metavar="A")
-    ap.add_argument("b", metavar="B", nargs="?")
-    ap.add_argument("--output", required=True, metavar="OUT")
+    ap.add_argument("a", metavar="A", type=absolute)
+    ap.add_argument("b", metavar="B", nargs="?", type=absolute)
+    ap.add_argument("--output", required=True, metavar="OUT", type=absolute)
     ap.add_argument("--threshold", type=float, default=80.0, help="similarity 0-100 (80 = descriptor distance 0.6)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--ann", action="store_true", help="search B through an ANN index instead of exactly")

@@ -18,7 +18,7 @@ from facelake.schemas.requests import check_member
 from facelake.schemas.errors import ValidationException
 from facelake.schemas.rekognition import QUALITY_FILTERS
 from facelake.store.collections import CollectionStore, default_store
-from facelake.store.tables import join
+from facelake.store.tables import absolute, join
 from facelake.transforms.collection import IndexIntoCollection
 
 from . import launcher
@@ -26,7 +26,7 @@ from . import launcher
 
 def add_arguments(ap) -> None:
     ap.add_argument("--collection", required=True, metavar="ID")
-    ap.add_argument("--store", metavar="URI", help="the collections' store (default $FACELAKE_STORE or ~/.facelake/store)")
+    ap.add_argument("--store", metavar="URI", type=absolute, help="the collections' store (default $FACELAKE_STORE or ~/.facelake/store)")
     ap.add_argument("--create", action="store_true", help="create the collection if it does not exist")
     ap.add_argument("--quality-filter", default="AUTO", choices=QUALITY_FILTERS)
 

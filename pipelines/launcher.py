@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions, StandardOptions
 
 from facelake.models.analyzer import AnalyzerConfig
 from facelake.models.images import ImageLimits
@@ -32,10 +33,11 @@ from facelake.models.registry import ModelRegistry
 from facelake.schemas.rekognition import ATTRIBUTE_NAMES
 from facelake.settings import IMAGES_PER_BATCH
 from facelake.store.commit import Lease, apply, prepare, read_manifest, recover
-from facelake.store.tables import column_values, existing_image_ids, make_output, remove, row_counts, staging_folder
+from facelake.store.tables import absolute, column_values, existing_image_ids, make_output, remove, row_counts, staging_folder
 from facelake.transforms.parquet import RecordStaged
 from facelake.transforms.photos import PhotoTables
 from facelake.transforms.progress import ENV as PROGRESS_ENV
+from facelake.transforms.progress import WORKERS_NAMESPACE
 from facelake.transforms.progress import ProgressPrinter
 
 LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", None}
@@ -43,7 +45,10 @@ LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", None}
 
 def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
     """Beam's options from the command line: Beam's in-process runner unless another is named
-    (the DirectRunner would first fetch Prism), with ``workers`` local worker processes."""
+    (the DirectRunner would first fetch Prism), with ``workers`` local worker processes. Any other
+    runner is refused ``workers``: its own options set its parallelism (Beam's Python job service
+    behind the PortableRunner ignores direct_num_workers and runs one worker). The run summary's
+    ``worker_processes`` says how many processes did the work, whatever the runner."""
     if workers < 1:
         raise ValueError("--workers must be at least 1")
     options = PipelineOptions(beam_args)
@@ -52,12 +57,39 @@ def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
         standard.runner = "FnApiRunner"
     if workers > 1:
         if standard.runner not in LOCAL_RUNNERS:
-            raise ValueError(f"--workers is for local runs; on {standard.runner} the runner's own options "
-                             "set the parallelism")
+            raise ValueError(f"--workers is for local runs; on {standard.runner} the runner's own options set "
+                             "its parallelism (FlinkRunner: --parallelism N)")
         direct = options.view_as(DirectOptions)
         direct.direct_num_workers = workers
         direct.direct_running_mode = "multi_processing"
     return options
+
+
+def check_endpoints(options: PipelineOptions) -> None:
+    """Fail at once, saying which, where a portable job's job service or external worker pool
+    does not answer (Beam itself would wait minutes, then raise a bare timeout)."""
+    portable = options.view_as(PortableOptions)
+    endpoints = []
+    if options.view_as(StandardOptions).runner == "PortableRunner" and portable.job_endpoint not in (None, "embed"):
+        endpoints.append(("Beam job service (--job_endpoint)", portable.job_endpoint))
+    if (portable.environment_type or "").upper() == "EXTERNAL" and portable.environment_config:
+        endpoints.append(("SDK worker pool (--environment_config)", portable.environment_config))
+    for what, endpoint in endpoints:
+        host, _, port = endpoint.rpartition(":")
+        try:
+            socket.create_connection((host or "localhost", int(port)), timeout=10).close()
+        except (OSError, ValueError) as e:
+            raise ValueError(f"no {what} answers at {endpoint}: {e}") from None
+
+
+def worker_counts(result) -> tuple[dict[str, int], dict[str, int]]:
+    """A finished pipeline's counters by name, and the inputs each worker process analysed."""
+    counters: dict[str, int] = {}
+    workers: dict[str, int] = {}
+    for c in result.metrics().query()["counters"]:
+        into = workers if c.key.metric.namespace == WORKERS_NAMESPACE else counters
+        into[c.key.metric.name] = into.get(c.key.metric.name, 0) + c.committed
+    return counters, workers
 
 
 def is_local(options: PipelineOptions) -> bool:
@@ -112,6 +144,7 @@ def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], list]
     them. Rows already in those tables whose ``key`` is in ``keys(manifest)`` (default: the uris
     of this run's images and errors rows, i.e. its inputs) are replaced by this run's."""
     options = pipeline_options(beam_args, workers)
+    check_endpoints(options)
     local = is_local(options)
     # onnxruntime threads: the local worker processes share this machine's cores
     config = AnalyzerConfig(threads=max(1, (os.cpu_count() or 1) // workers) if local else 0)
@@ -133,16 +166,14 @@ def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], list]
                 if log_path and isinstance(e, Exception):
                     e.add_note(f"worker log: {log_path}")
                 raise
-        counters: dict[str, int] = {}
-        if p.result is not None:
-            for c in p.result.metrics().query()["counters"]:
-                counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+        counters, processes = worker_counts(p.result) if p.result is not None else ({}, {})
         manifest = read_manifest(output, run_id)
         counts = row_counts(manifest, tables)
         seconds = time.time() - started
         summary = {"run_id": run_id, "job": job, "output": output, **summarize(counters, counts, seconds),
                    "seconds": round(seconds, 2), "runner": options.view_as(StandardOptions).runner,
-                   "workers": workers, "model_versions": ModelRegistry().versions(),
+                   "workers": workers if local else None, "worker_processes": sum(1 for n in processes.values() if n > 0),
+                   "model_versions": ModelRegistry().versions(),
                    "counters": dict(sorted(counters.items()))}
         superseded = keys(manifest) if keys else column_values(manifest.get("images", []) + manifest.get("errors", []),
                                                                   "uri")
@@ -161,8 +192,8 @@ def repair(output: str) -> dict:
 
 def photo_parser(prog: str, description: str, add_arguments=None, output_required: bool = True):
     ap = argparse.ArgumentParser(prog=prog, description=description)
-    ap.add_argument("sources", nargs="+", metavar="SOURCE")
-    ap.add_argument("--output", required=output_required, metavar="OUT")
+    ap.add_argument("sources", nargs="+", metavar="SOURCE", type=absolute)
+    ap.add_argument("--output", required=output_required, metavar="OUT", type=absolute)
     if add_arguments:
         add_arguments(ap)
     ap.add_argument("--attributes", nargs="+", default=["DEFAULT"], choices=ATTRIBUTE_NAMES)

@@ -16,6 +16,7 @@ import apache_beam as beam
 
 from facelake.settings import SEARCH_BATCH
 from facelake.store.collections import CollectionStore, default_store
+from facelake.store.tables import absolute
 from facelake.transforms.parquet import WriteTable
 from facelake.transforms.search import SearchCollection
 
@@ -24,7 +25,7 @@ from . import launcher
 
 def add_arguments(ap) -> None:
     ap.add_argument("--collection", required=True, metavar="ID")
-    ap.add_argument("--store", metavar="URI")
+    ap.add_argument("--store", metavar="URI", type=absolute)
     ap.add_argument("--max-matches", type=int, default=10, help="matches kept per query face (1-4096)")
     ap.add_argument("--threshold", type=float, default=80.0, help="FaceMatchThreshold, similarity 0-100")
 

@@ -23,7 +23,7 @@ from facelake.models.video_plan import SEGMENT_TYPES, VideoPlan, search_spec
 from facelake.schemas.rekognition import ATTRIBUTE_NAMES, parse_attributes, requested_attributes
 from facelake.store.collections import CollectionStore, default_store
 from facelake.store.jobs import JobStore
-from facelake.store.tables import column_values
+from facelake.store.tables import absolute, column_values
 from facelake.transforms.parquet import WriteTable
 from facelake.transforms.sources import MatchImages
 from facelake.transforms.video import VideoTables
@@ -35,11 +35,11 @@ TABLES = ("videos", "video_faces", "video_matches", "segments", "errors")
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="facelake video", description=__doc__.splitlines()[0])
-    ap.add_argument("sources", nargs="+", metavar="SOURCE")
-    ap.add_argument("--output", required=True, metavar="OUT")
+    ap.add_argument("sources", nargs="+", metavar="SOURCE", type=absolute)
+    ap.add_argument("--output", required=True, metavar="OUT", type=absolute)
     ap.add_argument("--faces", action="store_true", help="faces with timestamps and persons")
     ap.add_argument("--search", metavar="COLLECTION", help="match each person's faces against a collection")
-    ap.add_argument("--store", metavar="URI", help="the collection's store (default $FACELAKE_STORE)")
+    ap.add_argument("--store", metavar="URI", type=absolute, help="the collection's store (default $FACELAKE_STORE)")
     ap.add_argument("--threshold", type=float, default=80.0, help="FaceMatchThreshold for --search (default 80)")
     ap.add_argument("--segments", type=lambda s: [t.strip().upper() for t in s.split(",") if t.strip()],
                     metavar="SHOT,TECHNICAL_CUE", help="segment types to detect")

@@ -6,6 +6,7 @@ A job's workers write their batches as files under ``OUT/_staging/<run_id>/<tabl
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 
@@ -21,6 +22,12 @@ from facelake.schemas.tables import EMBEDDING_DIM
 def join(base: str, *parts: str) -> str:
     """A path or URI under ``base`` ('/'-separated on every filesystem)."""
     return "/".join([base.rstrip("/"), *parts])
+
+
+def absolute(uri: str) -> str:
+    """A local path made absolute (the workers of a portable runner run in folders of their own);
+    a URI (s3://...) unchanged. For the paths and URIs a job is given."""
+    return uri if "://" in uri else os.path.abspath(os.path.expanduser(uri))
 
 
 def full_uri(fs, path: str) -> str:

@@ -24,7 +24,7 @@ from facelake.schemas.rekognition import face_detail, parse_attributes, requeste
 from facelake.schemas.tables import face_row, image_id, image_row
 from facelake.settings import IMAGES_PER_BATCH, S3_UNREACHABLE_AFTER
 
-from .progress import ProgressReporter
+from .progress import ProgressReporter, count_work
 from .rows import error_from_exception
 
 
@@ -151,6 +151,7 @@ class AnalyzeBatch(_Reporting):
         self.versions = self.analyzer.versions_used(self.embed, self.wanted)
 
     def process(self, batch: list[ImageRecord]):
+        count_work(len(batch))
         try:
             results = list(zip(batch, self.analyzer.analyze_batch([r.image for r in batch], self.embed, self.wanted)))
         except Exception:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -16,6 +17,15 @@ from collections import Counter
 from pathlib import Path
 
 ENV = "FACELAKE_PROGRESS_DIR"
+WORKERS_NAMESPACE = "facelake.workers"  # Beam counters, one per worker process: see count_work
+
+
+def count_work(n: int) -> None:
+    """Count ``n`` inputs analysed by this worker process, in a Beam counter of its own (named
+    host:pid), so that a run summary says how many processes did the work on any runner."""
+    import apache_beam as beam
+
+    beam.metrics.Metrics.counter(WORKERS_NAMESPACE, f"{socket.gethostname()}:{os.getpid()}").inc(n)
 
 
 class ProgressReporter:

@@ -30,6 +30,7 @@ from facelake.schemas.video import segment, video_face_row, video_row
 from facelake.store.collections import CollectionStore, nearest_rows
 
 from .faces import _count, _Reporting
+from .progress import count_work
 from .parquet import WriteTable
 from .rows import error_from_exception
 
@@ -104,6 +105,7 @@ class AnalyseRange(beam.DoFn):
 
     def process(self, element):
         uri, (rec, start, stop) = element
+        count_work(1)  # ranges
         out = RangeResult(rec, start, stop)
         info, plan = rec.info, self.plan
         pending = []
