@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -110,6 +111,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--worker-env", type=Path, required=True, help="a virtualenv with facelake's dependencies")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the services on SIGTERM too
     folder = Path(tempfile.mkdtemp(prefix="beam-services-"))
     wheel = build_wheel(folder)
     with running(args.worker_env.resolve(), folder) as ports:
