@@ -185,8 +185,9 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def job_log() -> str:
-    """Beam's and the workers' log (a failed bundle's traceback, ...) goes to a file, created
-    only if something is logged, so the terminal shows facelake's own one-line messages."""
+    """Beam's and the workers' log (a failed bundle's traceback, ...) and Python warnings (Beam's
+    batch-size polyfit RankWarning, ...) go to a file, created only if something is logged, so
+    the terminal shows facelake's own one-line messages."""
     import logging
     import tempfile
 
@@ -197,6 +198,7 @@ def job_log() -> str:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("apache_beam.io.gcp").setLevel(logging.ERROR)  # optional GCP libraries missing
+    logging.captureWarnings(True)
     return path
 
 
