@@ -2,11 +2,14 @@
 
     python benchmarks/report_build.py ../shared/eval/deepface [--faces 10000] [--thumbnails] [--work DIR]
 
-Runs the detect job once on the deepface photos, then makes an output of ``--faces`` faces:
+Runs the detect job once on the deepface photos (every attribute), then makes an output of ``--faces`` faces:
 the photos copied under new names (each copy a file of its own, so every one is read and
 decoded as a user's library would be) and the faces table repeated over the copies (with
-``--thumbnails``, the crops the detect job kept too). Times ``facelake report`` on it (a fresh
-process, start-up included) and reports the page's size.
+``--thumbnails``, the crops the detect job kept instead: the report reads no photo, so none is
+copied). Times ``facelake report`` on it (a fresh process, start-up included) and reports the
+page's size; with ``--browser``, also opens the page in headless Chromium and times its load
+(until the gallery's first page is drawn), a filter (a click on "smiling", until the count of
+shown faces changes) and the next page.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def main() -> None:
     ap.add_argument("deepface", type=Path)
     ap.add_argument("--faces", type=int, default=10_000)
     ap.add_argument("--thumbnails", action="store_true", help="the detect job keeps face crops (--thumbnails)")
+    ap.add_argument("--browser", action="store_true", help="time the page in headless Chromium too")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "report-build")
     args = ap.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
@@ -39,7 +43,7 @@ def main() -> None:
     photos.mkdir(parents=True)
     for f in args.deepface.glob("*.jpg"):
         shutil.copy(f, photos)
-    subprocess.run([FACELAKE, "detect", str(photos), "--output", str(out), "--no-progress",
+    subprocess.run([FACELAKE, "detect", str(photos), "--output", str(out), "--no-progress", "--attributes", "ALL",
                     *(["--thumbnails"] if args.thumbnails else [])], check=True, capture_output=True)
     faces = ds.dataset(out / "faces").to_table()
     kept = {r["face_id"]: r["jpeg"] for r in ds.dataset(out / "thumbnails").to_table().to_pylist()} \
@@ -56,7 +60,8 @@ def main() -> None:
             if made >= args.faces:
                 break
             target = library / f"{copy:06d}-{Path(uri).name}"
-            shutil.copy(uri, target)
+            if not args.thumbnails:
+                shutil.copy(uri, target)
             t = faces.take(rows)
             t = t.set_column(t.schema.get_field_index("uri"), "uri", pa.array([str(target)] * len(rows)))
             ids = t.column("face_id").to_pylist()
@@ -82,7 +87,38 @@ def main() -> None:
     seconds = time.time() - started
     print(json.dumps({"faces": made, "images": copy, "thumbnails": args.thumbnails, "seconds": round(seconds, 1),
                       "html_mb": round((args.work / "report.html").stat().st_size / 1e6, 1),
-                      "report": json.loads(done.stdout)}, indent=1))
+                      "report": json.loads(done.stdout),
+                      **(in_browser(args.work / "report.html") if args.browser else {})}, indent=1))
+
+
+def in_browser(page_file: Path) -> dict:
+    """Seconds to load the page (gallery drawn), to filter (smiling) and to turn a page, in
+    Debian's headless Chromium; and the page's JavaScript heap."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        page = browser.new_context(viewport={"width": 1200, "height": 900}, offline=True).new_page()
+        started = time.time()
+        page.goto(page_file.as_uri(), timeout=600_000)
+        page.wait_for_selector("#gallery .face", timeout=600_000)
+        load = time.time() - started
+        total = page.inner_text("#shown")
+        first = page.get_attribute("#gallery .face >> nth=0", "data-id")
+        started = time.time()
+        page.click("#next")
+        page.wait_for_function(f"document.querySelector('#gallery .face').dataset.id !== '{first}'", timeout=600_000)
+        turned = time.time() - started
+        started = time.time()
+        page.check("input[data-flag=smile]")
+        page.wait_for_function(f"document.getElementById('shown').textContent !== '{total}'", timeout=600_000)
+        filtered = time.time() - started
+        smiling = int(page.inner_text("#shown"))
+        heap = page.evaluate("performance.memory ? performance.memory.usedJSHeapSize : null")
+        browser.close()
+    return {"browser": {"load_s": round(load, 2), "filter_s": round(filtered, 3), "next_page_s": round(turned, 3),
+                        "faces": int(total), "smiling": smiling,
+                        "js_heap_mb": round(heap / 1e6, 1) if heap else None}}
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 
 Run summaries, errors, a face gallery (crops at most THUMB px, embedded as JPEG data URIs: those
 the detect job kept with ``--thumbnails``, else cut from the photos, each decoded once) that filters and sorts in the page, persons (with ``--collection``: its users and their
-faces), search matches, and a timeline per video (shots, cues, a lane per person). The summary
+faces), search matches and compared pairs (each face beside its matches), and a timeline per video (shots, cues, a lane per person). The summary
 and the errors are plain HTML, readable without JavaScript; the gallery, persons and timelines
 are drawn by the page's own script from the JSON it embeds. Nothing is fetched: no fonts,
 scripts or images from anywhere but the file itself.
@@ -33,6 +33,7 @@ from facelake.store.tables import join, read_columns, table_files
 
 THUMB = settings.THUMBNAIL_SIDE  # px, the long side of a face crop (the face with a 20% margin each side)
 MAX_IMAGE_BYTES = 200 * 1024 * 1024
+MAX_SHOWN = 500  # search queries and compare pairs shown (the most similar first)
 FACE_COLUMNS = ["face_id", "uri", "bounding_box", "confidence", "age_range", "gender", "smile", "eyeglasses",
                 "sunglasses", "beard", "mustache", "emotions", "pose", "quality"]
 
@@ -104,25 +105,42 @@ def face_entry(row: dict, crop: str | None) -> dict:
             "sharpness": round(row["quality"]["sharpness"], 1), "brightness": round(row["quality"]["brightness"], 1)}
 
 
-def persons(store: str, collection_id: str, workers: int, strip: int = 8) -> list[dict]:
+def face_crops(faces: list[dict], kept: dict[str, str], workers: int) -> dict[str, str | None]:
+    """A crop (data URI) per face ({face_id, uri, bounding_box}): the one kept, else cut from its
+    photo (each photo decoded once, in ``workers`` processes); None where there is no photo."""
+    by_uri = defaultdict(list)
+    for f in faces:
+        if f["face_id"] not in kept and f["uri"]:  # faces indexed from bytes have no photo to crop from
+            by_uri[f["uri"]].append(f)
+    made = all_crops({u: [f["bounding_box"] for f in fs] for u, fs in by_uri.items()}, workers)
+    out = {f["face_id"]: kept.get(f["face_id"]) for f in faces}
+    for uri, fs in by_uri.items():
+        out.update((f["face_id"], c) for f, c in zip(fs, made[uri]))
+    return out
+
+
+def kept_crops(output: str) -> dict[str, str]:
+    """The crops a detect job kept with --thumbnails, by face_id."""
+    return {t["face_id"]: data_uri(t["jpeg"]) for t in rows(output, "thumbnails", ["face_id", "jpeg"])}
+
+
+def collection_faces(store: str, collection_id: str, columns: list[str]) -> list[dict]:
     from facelake.store.collections import CollectionStore
 
-    faces = CollectionStore(store).columns(collection_id, ["user_id", "source_uri", "bounding_box"]).to_pylist()
-    by_user = defaultdict(list)
+    faces = CollectionStore(store).columns(collection_id, ["source_uri", *columns]).to_pylist()
     for f in faces:
+        f["uri"] = f.pop("source_uri")
+    return faces
+
+
+def persons(store: str, collection_id: str, workers: int, strip: int = 8) -> list[dict]:
+    by_user = defaultdict(list)
+    for f in collection_faces(store, collection_id, ["face_id", "user_id", "bounding_box"]):
         if f["user_id"]:
             by_user[f["user_id"]].append(f)
-    boxes = defaultdict(list)  # per photo, the boxes of the faces shown; each face: (photo, its place there)
-    shown = {}
-    for user, fs in by_user.items():
-        shown[user] = []
-        for f in fs[:strip]:
-            if f["source_uri"]:  # faces indexed from bytes have no photo to crop from
-                shown[user].append((f["source_uri"], len(boxes[f["source_uri"]])))
-                boxes[f["source_uri"]].append(f["bounding_box"])
-    made = all_crops(boxes, workers)
-    return [{"user": user, "count": len(by_user[user]), "faces": [made[uri][i] for uri, i in places]}
-            for user, places in sorted(shown.items(), key=lambda kv: -len(by_user[kv[0]]))]
+    crop = face_crops([f for fs in by_user.values() for f in fs[:strip]], {}, workers)
+    return [{"user": user, "count": len(fs), "faces": [crop[f["face_id"]] for f in fs[:strip] if crop[f["face_id"]]]}
+            for user, fs in sorted(by_user.items(), key=lambda kv: -len(kv[1]))]
 
 
 def timelines(output: str) -> list[dict]:
@@ -164,35 +182,67 @@ def timelines(output: str) -> list[dict]:
     return out
 
 
-def matches(output: str, face_crops: dict[str, str | None]) -> list[dict]:
+def matches(output: str, run_list: list[dict], face_crops_: dict[str, str | None], store: str | None,
+            workers: int) -> dict:
+    """The search job's matches: the MAX_SHOWN query faces with the best matches, each beside its
+    matches with their crops (cut from the collection's photos, the store named by the run)."""
     found = defaultdict(list)
-    for m in rows(output, "matches"):
-        found[m["face_id"]].append({"face": m["match_face_id"], "image": m["match_external_image_id"],
-                                    "similarity": round(m["similarity"], 1)})
-    return [{"query": q, "img": face_crops.get(q), "matches": ms} for q, ms in found.items()]
+    for m in rows(output, "matches", ["face_id", "uri", "match_face_id", "match_external_image_id", "similarity"]):
+        found[m["face_id"]].append(m)
+    shown = sorted(found.values(), key=lambda ms: -max(m["similarity"] for m in ms))[:MAX_SHOWN]
+    wanted = {m["match_face_id"] for ms in shown for m in ms}
+    match_crop = {}
+    for run in run_list:  # the collections the search runs asked
+        c = run.get("collection") if run.get("job") == "search" else None
+        if c and wanted:
+            try:
+                faces = [f for f in collection_faces(store or c["store"], c["id"], ["face_id", "bounding_box"])
+                         if f["face_id"] in wanted]
+            except Exception:  # a store gone since: the matches are listed without crops
+                continue
+            match_crop.update(face_crops(faces, {}, workers))
+    return {"total": len(found), "shown": [
+        {"query": ms[0]["face_id"], "uri": ms[0]["uri"], "img": face_crops_.get(ms[0]["face_id"]),
+         "matches": [{"face": m["match_face_id"], "image": m["match_external_image_id"],
+                      "similarity": round(m["similarity"], 1), "img": match_crop.get(m["match_face_id"])}
+                     for m in sorted(ms, key=lambda m: -m["similarity"])]} for ms in shown]}
+
+
+def pairs(output: str, run_list: list[dict], workers: int) -> dict:
+    """compare-libraries' pairs: the MAX_SHOWN most similar, both faces cropped (from the crops the
+    libraries kept, else from their photos)."""
+    found = rows(output, "pairs", ["face_id_a", "uri_a", "face_id_b", "uri_b", "similarity"])
+    shown = sorted(found, key=lambda p: -p["similarity"])[:MAX_SHOWN]
+    wanted = {p[k] for p in shown for k in ("face_id_a", "face_id_b")}
+    faces, kept = [], {}
+    for library in {lib for run in run_list if run.get("job") == "compare-libraries" for lib in (run["a"], run["b"])}:
+        try:
+            faces += [f for f in rows(library, "faces", ["face_id", "uri", "bounding_box"]) if f["face_id"] in wanted]
+            kept.update((k, v) for k, v in kept_crops(library).items() if k in wanted)
+        except Exception:  # a library gone since: its faces are listed without crops
+            continue
+    crop = face_crops(list({f["face_id"]: f for f in faces}.values()), kept, workers)
+    return {"total": len(found), "shown": [
+        {"a": crop.get(p["face_id_a"]), "b": crop.get(p["face_id_b"]), "uri_a": p["uri_a"], "uri_b": p["uri_b"],
+         "similarity": round(p["similarity"], 1)} for p in shown]}
 
 
 def build(output: str, html_path: str, collection: str | None = None, store: str | None = None,
           workers: int = os.cpu_count() or 1) -> dict:
     """Write the report of OUT to ``html_path``; returns what it counted."""
     face_rows = rows(output, "faces", FACE_COLUMNS)
-    # crops the detect job kept (--thumbnails); the other faces are cropped from their photos
-    crop_of = {t["face_id"]: data_uri(t["jpeg"]) for t in rows(output, "thumbnails", ["face_id", "jpeg"])}
-    by_uri = defaultdict(list)
-    for r in face_rows:
-        if r["face_id"] not in crop_of:
-            by_uri[r["uri"]].append(r)
-    made = all_crops({u: [r["bounding_box"] for r in rs] for u, rs in by_uri.items()}, workers)
-    for uri, rs in by_uri.items():
-        crop_of.update((r["face_id"], c) for r, c in zip(rs, made[uri]))
-    gallery = [face_entry(r, crop_of.get(r["face_id"])) for r in face_rows]
+    crop_of = face_crops(face_rows, kept_crops(output), workers)
+    gallery = [face_entry(r, crop_of[r["face_id"]]) for r in face_rows]
+    run_list = runs(output)
     data = {"faces": gallery, "persons": persons(store, collection, workers) if collection else [],
-            "videos": timelines(output), "matches": matches(output, crop_of)}
+            "videos": timelines(output), "matches": matches(output, run_list, crop_of, store, workers),
+            "pairs": pairs(output, run_list, workers)}
     errors = rows(output, "errors")
     with open(html_path, "w", encoding="utf-8") as f:
-        f.write(render(output, runs(output), errors, data))
+        f.write(render(output, run_list, errors, data))
     return {"html": html_path, "faces": len(gallery), "persons": len(data["persons"]),
-            "videos": len(data["videos"]), "errors": len(errors)}
+            "videos": len(data["videos"]), "matches": data["matches"]["total"], "pairs": data["pairs"]["total"],
+            "errors": len(errors)}
 
 
 def render(output: str, run_list: list[dict], errors: list[dict], data: dict) -> str:
@@ -228,6 +278,9 @@ table{border-collapse:collapse;font-size:.85rem;background:#fff}td,th{border:1px
 .face:focus{outline:3px solid #0a58ca}.face img{width:96px;height:96px;object-fit:contain;display:block;margin:auto}
 .person{display:flex;gap:.3rem;align-items:center;background:#fff;border:1px solid #ccc;margin:.3rem 0;padding:.3rem}
 .person img{width:64px;height:64px;object-fit:cover}
+.match{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;background:#fff;border:1px solid #ccc;margin:.3rem 0;padding:.3rem}
+#pairs{display:flex;flex-wrap:wrap;gap:.4rem}#pairs>p{width:100%}#pairs .match{margin:0}
+.match figure{margin:0;width:96px;font-size:.65rem;text-align:center;overflow-wrap:anywhere}.match img{width:80px;height:80px;object-fit:contain}
 .timeline{position:relative;height:18px;background:#eee;margin:2px 0}.timeline span{position:absolute;top:0;bottom:0}
 .lane{display:flex;align-items:center;gap:.4rem}.lane .who{width:7.5rem;display:flex;align-items:center;gap:.3rem}
 .lane img{width:36px;height:36px;object-fit:cover}.label{width:7.5rem;display:inline-block}
@@ -258,6 +311,7 @@ table{border-collapse:collapse;font-size:.85rem;background:#fff}td,th{border:1px
 <div id="detail" aria-live="polite"></div></section>
 <section id="persons-section"><h2>Persons</h2><div id="persons"></div></section>
 <section id="matches-section"><h2>Search matches</h2><div id="matches"></div></section>
+<section id="pairs-section"><h2>Compared pairs</h2><div id="pairs"></div></section>
 <section id="videos-section"><h2>Videos</h2><div id="videos"></div></section>
 <script type="application/json" id="data">{{data}}</script>
 <script>
@@ -311,8 +365,15 @@ $("gallery").addEventListener("keydown", ev => {  // arrow keys move between fac
 refresh(true);
 $("persons").innerHTML = D.persons.length ? D.persons.map(p => `<div class="person"><strong>${esc(p.user)}</strong>&nbsp;${p.count} faces ` +
   p.faces.map(i => i ? `<img alt="${esc(p.user)}" src="${i}">` : "").join("") + "</div>").join("") : "<p>No persons (run facelake group, then report with --collection).</p>";
-$("matches").innerHTML = D.matches.length ? D.matches.map(m => `<div class="person">` + (m.img ? `<img alt="query face" src="${m.img}">` : "") +
-  m.matches.map(x => `<span>${esc(x.image || x.face)} ${x.similarity}%</span>`).join(" · ") + "</div>").join("") : "<p>No search matches in this output.</p>";
+const base = uri => String(uri).split("/").pop();
+const crop = (img, alt, caption, uri) => `<figure title="${esc(uri || caption)}">${img ? `<img alt="${esc(alt)}" src="${img}">` : "<div>(no crop)</div>"}<figcaption>${esc(caption)}</figcaption></figure>`;
+const of = (x, what) => x.total > x.shown.length ? `<p>The ${x.shown.length} ${what} with the best similarity, of ${x.total}.</p>` : "";
+$("matches").innerHTML = D.matches.shown.length ? of(D.matches, "query faces") + D.matches.shown.map(m => `<div class="match">` +
+  crop(m.img, "query face", base(m.uri), m.uri) + "<span>matches</span>" + m.matches.map(x => crop(x.img, "match", `${x.image || x.face} ${x.similarity.toFixed(1)}%`)).join("") +
+  "</div>").join("") : "<p>No search matches in this output.</p>";
+$("pairs").innerHTML = D.pairs.shown.length ? of(D.pairs, "pairs") + D.pairs.shown.map(p => `<div class="match">` +
+  crop(p.a, "face A", base(p.uri_a), p.uri_a) + `<span>${p.similarity.toFixed(1)}%</span>` + crop(p.b, "face B", base(p.uri_b), p.uri_b) + "</div>").join("") :
+  "<p>No compared pairs in this output.</p>";
 const cueColor = {BlackFrames: "#111", ColorBars: "#c0c", OpeningCredits: "#08c", EndCredits: "#08c", StudioLogo: "#fa0", Slate: "#fa0"};
 $("videos").innerHTML = D.videos.length ? D.videos.map(v => {
   const pct = t => (100 * t / Math.max(v.duration, 1)).toFixed(3) + "%";
