@@ -322,23 +322,29 @@ const $ = id => document.getElementById(id);
 const emotions = [...new Set(D.faces.map(f => f.emotion).filter(Boolean))].sort();
 for (const e of emotions) { const o = document.createElement("option"); o.textContent = e; $("emotion").append(o); }
 $("total").textContent = D.faces.length;
-function keep(f) {
-  for (const box of document.querySelectorAll("[data-flag]")) if (box.checked && f[box.dataset.flag] !== true) return false;
-  if ($("gender").value && f.gender !== $("gender").value) return false;
-  if ($("emotion").value && f.emotion !== $("emotion").value) return false;
-  const lo = parseFloat($("agemin").value), hi = parseFloat($("agemax").value);
-  if (!isNaN(lo) && !(f.age && f.age[1] >= lo)) return false;
-  if (!isNaN(hi) && !(f.age && f.age[0] <= hi)) return false;
-  const yaw = parseFloat($("yaw").value); if (!isNaN(yaw) && Math.abs(f.yaw) > yaw) return false;
-  const sharp = parseFloat($("sharp").value); if (!isNaN(sharp) && f.sharpness < sharp) return false;
+function criteria() {  // the filters' settings, read once per change (not once per face)
+  const num = id => parseFloat($(id).value);
+  return {flags: [...document.querySelectorAll("[data-flag]")].filter(b => b.checked).map(b => b.dataset.flag),
+          gender: $("gender").value, emotion: $("emotion").value, lo: num("agemin"), hi: num("agemax"),
+          yaw: num("yaw"), sharp: num("sharp")};
+}
+function keep(f, c) {
+  for (const flag of c.flags) if (f[flag] !== true) return false;
+  if (c.gender && f.gender !== c.gender) return false;
+  if (c.emotion && f.emotion !== c.emotion) return false;
+  if (!isNaN(c.lo) && !(f.age && f.age[1] >= c.lo)) return false;
+  if (!isNaN(c.hi) && !(f.age && f.age[0] <= c.hi)) return false;
+  if (!isNaN(c.yaw) && Math.abs(f.yaw) > c.yaw) return false;
+  if (!isNaN(c.sharp) && f.sharpness < c.sharp) return false;
   return true;
 }
-function refresh(resetPage) {
-  const by = $("sort").value;
-  const key = {conf: f => -f.conf, sharpness: f => -f.sharpness, age: f => f.age ? f.age[0] : 999,
-               yaw: f => Math.abs(f.yaw), uri: f => f.uri}[by];
-  view = D.faces.filter(keep).sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
-  if (resetPage) page = 0;
+function refresh(refilter) {  // refilter: the filters or the sort changed (else only the page did)
+  if (refilter) {
+    const key = {conf: f => -f.conf, sharpness: f => -f.sharpness, age: f => f.age ? f.age[0] : 999,
+                 yaw: f => Math.abs(f.yaw), uri: f => f.uri}[$("sort").value], c = criteria();
+    view = D.faces.filter(f => keep(f, c)).map(f => [key(f), f]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(p => p[1]);
+    page = 0;
+  }
   const pages = Math.max(1, Math.ceil(view.length / PAGE)); page = Math.min(page, pages - 1);
   $("shown").textContent = view.length; $("page").textContent = `page ${page + 1} of ${pages}`;
   const g = $("gallery"); g.replaceChildren();
