@@ -51,6 +51,10 @@ JOIN_BATCH = (256, 4096)  # faces of library A per blocked join, min and max
 # for ~1 ms. Settings chosen with benchmarks/collection_scale.py (see BENCHMARKS.md).
 INDEX_MIN_FACES = 100_000
 INDEX_REFRESH_FACES = 10_000  # an existing index is brought up to date every this many new faces
+# a ClientRequestToken is honoured this long (Rekognition names no window); older answers are
+# forgotten, and purged from the store every REQUESTS_PURGE_EVERY answers kept
+REQUEST_TOKEN_HOURS = 24
+REQUESTS_PURGE_EVERY = 1000
 INDEX_SETTINGS = {"rows_per_partition": 65_536, "m": 16, "ef_construction": 150}
 SEARCH_SETTINGS = {"nprobes": 8, "ef": 100, "refine": 2}
 ANN_SCRATCH_MIN_FACES = 5000  # compare-libraries --ann: below this an exact scan of B is as fast

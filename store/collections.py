@@ -23,7 +23,8 @@ import pyarrow.dataset as ds
 
 from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS, REQUESTS
 from facelake.settings import (
-    ANN_SCRATCH_MIN_FACES, INDEX_MIN_FACES, INDEX_REFRESH_FACES, INDEX_SETTINGS, SEARCH_SETTINGS)
+    ANN_SCRATCH_MIN_FACES, INDEX_MIN_FACES, INDEX_REFRESH_FACES, INDEX_SETTINGS, REQUEST_TOKEN_HOURS,
+    REQUESTS_PURGE_EVERY, SEARCH_SETTINGS)
 
 from .sql import quoted
 from .tables import read_faces
@@ -163,14 +164,30 @@ class CollectionStore:
 
     # --- answers to requests with a ClientRequestToken -------------------------------------------
     def answered(self, key: str) -> dict | None:
-        """What was answered to the request ``key`` (operation and token), if anything."""
+        """What was answered to the request ``key`` (operation and token) within the last
+        REQUEST_TOKEN_HOURS, if anything."""
         table = self.open_if_there(REQUESTS_TABLE)
-        rows = table.search().where(f"key = {quoted([key])}").limit(1).to_list() if table is not None else []
-        return rows[0] if rows else None
+        rows = table.search().where(f"key = {quoted([key])}").to_list() if table is not None else []
+        newest = max(rows, key=lambda r: r["at"], default=None)  # a token reused after its window has two
+        return newest if newest is not None and newest["at"] >= self._token_cutoff() else None
 
     def remember(self, key: str, params_sha256: str, response: str) -> None:
-        self.open_or_create(REQUESTS_TABLE, REQUESTS).add(pa.Table.from_pylist([{"key": key, "params_sha256": params_sha256, "response": response,
-                                                    "at": dt.datetime.now(dt.timezone.utc)}], schema=REQUESTS))
+        table = self.open_or_create(REQUESTS_TABLE, REQUESTS)
+        table.add(pa.Table.from_pylist([{"key": key, "params_sha256": params_sha256, "response": response,
+                                         "at": dt.datetime.now(dt.timezone.utc)}], schema=REQUESTS))
+        if table.count_rows() % REQUESTS_PURGE_EVERY == 0:
+            self.forget_requests()
+
+    def forget_requests(self) -> None:
+        """Drop the answers older than REQUEST_TOKEN_HOURS, and the table's old versions."""
+        table = self.open_if_there(REQUESTS_TABLE)
+        if table is not None:
+            table.delete(f"at < timestamp '{self._token_cutoff():%Y-%m-%d %H:%M:%S}'")
+            self._purge(table)
+
+    @staticmethod
+    def _token_cutoff() -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=REQUEST_TOKEN_HOURS)
 
     # --- faces ---------------------------------------------------------------------------------
     def table(self, collection_id: str):

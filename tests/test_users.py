@@ -171,3 +171,29 @@ def test_a_client_request_token_makes_a_call_idempotent(tmp_path):
     client.delete_user(CollectionId="tokens", UserId="once", ClientRequestToken="token-2")
     client.delete_user(CollectionId="tokens", UserId="once", ClientRequestToken="token-2")
     assert client.list_users(CollectionId="tokens")["Users"] == []
+
+
+def test_a_token_is_honoured_for_its_window_then_forgotten_and_purged(tmp_path, monkeypatch):
+    """After REQUEST_TOKEN_HOURS a token's answer is forgotten (the call acts again), and every
+    REQUESTS_PURGE_EVERY answers the forgotten ones leave the store."""
+    import datetime as dt
+
+    import facelake.store.collections as collections
+    from facelake.settings import REQUEST_TOKEN_HOURS
+
+    store = str(tmp_path / "store")
+    client = facelake.client(store=store)
+    client.create_collection(CollectionId="old")
+    client.create_user(CollectionId="old", UserId="first", ClientRequestToken="token-old")
+    requests = CollectionStore(store).open_if_there(collections.REQUESTS_TABLE)
+    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=REQUEST_TOKEN_HOURS + 1)
+    requests.update(where="key = 'CreateUser:token-old'", values={"at": long_ago})
+    client.create_user(CollectionId="old", UserId="second", ClientRequestToken="token-old")  # no mismatch: forgotten
+    assert sorted(u["UserId"] for u in client.list_users(CollectionId="old")["Users"]) == ["first", "second"]
+    with pytest.raises(client.exceptions.IdempotentParameterMismatchException):  # the new answer is honoured
+        client.create_user(CollectionId="old", UserId="third", ClientRequestToken="token-old")
+    monkeypatch.setattr(collections, "REQUESTS_PURGE_EVERY", 1)
+    client.delete_user(CollectionId="old", UserId="first", ClientRequestToken="token-purge")
+    kept = CollectionStore(store).open_if_there(collections.REQUESTS_TABLE)
+    assert sorted(r["key"] for r in kept.to_arrow().to_pylist()) == ["CreateUser:token-old", "DeleteUser:token-purge"]
+    assert all(r["at"] > long_ago for r in kept.to_arrow().to_pylist()) and len(kept.list_versions()) == 1
