@@ -20,7 +20,7 @@ from facelake import settings
 
 from .accessories import ATTRIBUTES as ACCESSORIES
 from .accessories import AccessoryModels
-from .dlib_face import chip_transform, extract_chip
+from .dlib_face import chip_transform, extract_chips
 from .facemesh import crop_transform
 from .geometry import warp_and_shrink
 from .iris import Eye, IrisModel
@@ -174,15 +174,16 @@ class AttributeModels:
         return out
 
     def _age_gender(self, wanted, images, faces, out) -> None:
-        def chips(size):
-            return [(extract_chip(images[i].rgb, chip_transform(pts, size, AGE_GENDER_PADDING), size)
-                     .astype(np.float32) - AGE_GENDER_MEANS) / 256.0 for i, _, _, pts, _ in faces]
-
+        sizes = {"AGE_RANGE": 64, "GENDER": 32}  # the age and the gender chip of a face share one pyramid
+        sizes = [sizes[a] for a in sizes if a in wanted]
+        chips = list(zip(*[extract_chips(images[i].rgb, [(chip_transform(pts, size, AGE_GENDER_PADDING), size)
+                                                         for size in sizes]) for i, _, _, pts, _ in faces]))
+        chips = {size: [(c.astype(np.float32) - AGE_GENDER_MEANS) / 256.0 for c in cs] for size, cs in zip(sizes, chips)}
         if "AGE_RANGE" in wanted:
-            for o, p in zip(out, self._run("age", "images", "probabilities", chips(64), nchw=True)):
+            for o, p in zip(out, self._run("age", "images", "probabilities", chips[64], nchw=True)):
                 o["AGE_RANGE"] = age_range(p, self.ages)
         if "GENDER" in wanted:
-            for o, p in zip(out, self._run("gender", "images", "probabilities", chips(32), nchw=True)):
+            for o, p in zip(out, self._run("gender", "images", "probabilities", chips[32], nchw=True)):
                 o["GENDER"] = float(p[1] / p.sum())  # P(male)
 
     @staticmethod

@@ -70,31 +70,64 @@ def extract_chip(rgb: np.ndarray, chip_to_img: np.ndarray, size: int = CHIP_SIZE
     bilinearly from that level. We follow its crop, its pyramid arithmetic and its point mapping
     (p -> p/2 - (1.25, 0.75)), since the descriptor is sensitive to all three.
     """
+    return extract_chips(rgb, [(chip_to_img, size)])[0]
+
+
+def extract_chips(rgb: np.ndarray, chips: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """extract_chip for chips of one rectangle at several sizes (chip_transform of the same
+    points and padding), halving the image once for all: each chip is sampled from its level of
+    the pyramid of the crop that needs the most levels. The result is extract_chip's, bit for
+    bit: dlib's crop margin at L levels is 2**(L+2) - 2, so the crops' offsets are multiples of
+    2**L and the pyramids' grids coincide (where the image's edge cuts a crop, each chip gets
+    its own pyramid)."""
+    plans = [_chip_plan(rgb.shape, m, size) for m, size in chips]
+    deepest = max(range(len(plans)), key=lambda k: plans[k][0])
+    levels, x0, y0, x1, y1 = plans[deepest]
+    clipped = any(p[0] and (p[1] == 0 or p[2] == 0 or p[3] == rgb.shape[1] - 1 or p[4] == rgb.shape[0] - 1)
+                  for p in plans)
+    if clipped and len(chips) > 1:
+        return [extract_chips(rgb, [c])[0] for c in chips]
+    src = rgb[y0:y1 + 1, x0:x1 + 1]
+    out = [None] * len(chips)
+    gave_up = False  # dlib stops halving a crop of 8 px or less and samples the image itself
+    for level in range(levels + 1):
+        for k, ((m, size), plan) in enumerate(zip(chips, plans)):
+            if plan[0] != level:
+                continue
+            if level == 0 or gave_up:
+                out[k] = _warp(rgb, m, size)
+                continue
+            t = m.copy()
+            t[:, 2] -= (x0, y0)
+            for _ in range(level):
+                t /= 2
+                t[:, 2] -= (1.25, 0.75)
+            out[k] = _warp(src, t, size)
+        if level < levels:
+            gave_up = gave_up or min(src.shape[:2]) <= 8
+            if not gave_up:
+                src = pyramid_down(src)
+    return out
+
+
+def _chip_plan(shape: tuple, chip_to_img: np.ndarray, size: int) -> tuple[int, int, int, int, int]:
+    """dlib's pyramid levels for a chip and the crop (x0, y0, x1, y1, inclusive) it halves."""
     side = math.hypot(chip_to_img[0, 0], chip_to_img[1, 0]) * (size - 1) + 1
     levels = 0
     while ((side - 1) / 2 + 1) ** 2 > size * size:
         side = (side - 1) / 2 + 1
         levels += 1
     if levels == 0:
-        return _warp(rgb, chip_to_img, size)
+        return 0, 0, 0, shape[1] - 1, shape[0] - 1
     corners = np.array([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]]) @ chip_to_img.T
     grow = 2.0
     for _ in range(levels):
         grow = grow * 2 + 2
-    h, w = rgb.shape[:2]
+    h, w = shape[:2]
     x0, y0 = (_lround(max(v, 0.0)) for v in corners.min(0) - grow)
     x1 = _lround(min(corners[:, 0].max() + grow, w - 1.0))
     y1 = _lround(min(corners[:, 1].max() + grow, h - 1.0))
-    src = rgb[y0:y1 + 1, x0:x1 + 1]
-    m = chip_to_img.copy()
-    m[:, 2] -= (x0, y0)
-    for _ in range(levels):
-        if min(src.shape[:2]) <= 8:
-            return _warp(rgb, chip_to_img, size)
-        src = pyramid_down(src)
-        m /= 2
-        m[:, 2] -= (1.25, 0.75)
-    return _warp(src, m, size)
+    return levels, x0, y0, x1, y1
 
 
 def _lround(v: float) -> int:
