@@ -182,27 +182,29 @@ def timelines(output: str) -> list[dict]:
     return out
 
 
-def matches(output: str, run_list: list[dict], face_crops_: dict[str, str | None], store: str | None,
+def matches(output: str, run_list: list[dict], query_crops: dict[str, str | None], store: str | None,
             workers: int) -> dict:
     """The search job's matches: the MAX_SHOWN query faces with the best matches, each beside its
     matches with their crops (cut from the collection's photos, the store named by the run)."""
+    from facelake.store.collections import CollectionStore
+
     found = defaultdict(list)
     for m in rows(output, "matches", ["face_id", "uri", "match_face_id", "match_external_image_id", "similarity"]):
         found[m["face_id"]].append(m)
     shown = sorted(found.values(), key=lambda ms: -max(m["similarity"] for m in ms))[:MAX_SHOWN]
-    wanted = {m["match_face_id"] for ms in shown for m in ms}
+    wanted = sorted({m["match_face_id"] for ms in shown for m in ms})
     match_crop = {}
     for run in run_list:  # the collections the search runs asked
         c = run.get("collection") if run.get("job") == "search" else None
         if c and wanted:
             try:
-                faces = [f for f in collection_faces(store or c["store"], c["id"], ["face_id", "bounding_box"])
-                         if f["face_id"] in wanted]
+                faces = [{"face_id": f["face_id"], "uri": f["source_uri"], "bounding_box": f["bounding_box"]}
+                         for f in CollectionStore(store or c["store"]).get(c["id"], wanted)]
             except Exception:  # a store gone since: the matches are listed without crops
                 continue
             match_crop.update(face_crops(faces, {}, workers))
     return {"total": len(found), "shown": [
-        {"query": ms[0]["face_id"], "uri": ms[0]["uri"], "img": face_crops_.get(ms[0]["face_id"]),
+        {"query": ms[0]["face_id"], "uri": ms[0]["uri"], "img": query_crops.get(ms[0]["face_id"]),
          "matches": [{"face": m["match_face_id"], "image": m["match_external_image_id"],
                       "similarity": round(m["similarity"], 1), "img": match_crop.get(m["match_face_id"])}
                      for m in sorted(ms, key=lambda m: -m["similarity"])]} for ms in shown]}

@@ -174,11 +174,11 @@ class AttributeModels:
         return out
 
     def _age_gender(self, wanted, images, faces, out) -> None:
-        sizes = {"AGE_RANGE": 64, "GENDER": 32}  # the age and the gender chip of a face share one pyramid
-        sizes = [sizes[a] for a in sizes if a in wanted]
-        chips = list(zip(*[extract_chips(images[i].rgb, [(chip_transform(pts, size, AGE_GENDER_PADDING), size)
-                                                         for size in sizes]) for i, _, _, pts, _ in faces]))
-        chips = {size: [(c.astype(np.float32) - AGE_GENDER_MEANS) / 256.0 for c in cs] for size, cs in zip(sizes, chips)}
+        sizes = [size for name, size in (("AGE_RANGE", 64), ("GENDER", 32)) if name in wanted]
+        per_face = [extract_chips(images[i].rgb, [(chip_transform(pts, size, AGE_GENDER_PADDING), size) for size in sizes])
+                    for i, _, _, pts, _ in faces]  # a face's age and gender chips share one pyramid
+        chips = {size: [(f[k].astype(np.float32) - AGE_GENDER_MEANS) / 256.0 for f in per_face]
+                 for k, size in enumerate(sizes)}
         if "AGE_RANGE" in wanted:
             for o, p in zip(out, self._run("age", "images", "probabilities", chips[64], nchw=True)):
                 o["AGE_RANGE"] = age_range(p, self.ages)
