@@ -46,7 +46,8 @@ def rows(vectors: np.ndarray, start: int) -> pa.Table:
         "source_uri": [None] * n, "user_id": [None] * n,
         "bounding_box": [{"width": 0.1, "height": 0.1, "left": 0.0, "top": 0.0}] * n,
         "confidence": np.full(n, 99.0, np.float32), "model_version": ["dlib-resnet-v1"] * n,
-        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 128)}, schema=COLLECTION_FACES)
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 128),
+        "captured_at": pa.nulls(n, COLLECTION_FACES.field("captured_at").type)}, schema=COLLECTION_FACES)
 
 
 def main() -> None:

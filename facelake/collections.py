@@ -104,7 +104,8 @@ def index_faces(ctx: Context, *, CollectionId: str, Image: dict, ExternalImageId
                "image_id": image_uuid(sha, ExternalImageId), "content_sha256": sha,
                "external_image_id": ExternalImageId, "source_uri": None, "user_id": None,
                "bounding_box": {k.lower(): v for k, v in bb.items()}, "confidence": face.confidence,
-               "model_version": version, "vector": [float(v) for v in face.embedding]}
+               "model_version": version, "vector": [float(v) for v in face.embedding],
+               "captured_at": img.captured_at}
         rows.append(row)
         records.append({"Face": face_from_row(row), "FaceDetail": detail})
     ctx.store.add(cid, rows)  # faces already there (same image, same ExternalImageId) are not added twice

@@ -3,8 +3,8 @@
     facelake report OUT [--html report.html] [--collection ID --store URI] [--open]
 
 Run summaries, errors, a face gallery (crops at most THUMB px, embedded as JPEG data URIs: those
-the detect job kept with ``--thumbnails``, else cut from the photos, each decoded once) that filters and sorts in the page, persons (with ``--collection``: its users and their
-faces), search matches and compared pairs (each face beside its matches), and a timeline per video (shots, cues, a lane per person). The summary
+the detect job kept with ``--thumbnails``, else cut from the photos, each decoded once) that filters and sorts in the page, persons (with ``--collection``: its users, their
+faces and the dates of their first and last photos), search matches and compared pairs (each face beside its matches), and a timeline per video (shots, cues, a lane per person). The summary
 and the errors are plain HTML, readable without JavaScript; the gallery, persons and timelines
 are drawn by the page's own script from the JSON it embeds. Nothing is fetched: no fonts,
 scripts or images from anywhere but the file itself.
@@ -135,12 +135,17 @@ def collection_faces(store: str, collection_id: str, columns: list[str]) -> list
 
 def persons(store: str, collection_id: str, workers: int, strip: int = 8) -> list[dict]:
     by_user = defaultdict(list)
-    for f in collection_faces(store, collection_id, ["face_id", "user_id", "bounding_box"]):
+    for f in collection_faces(store, collection_id, ["face_id", "user_id", "bounding_box", "captured_at"]):
         if f["user_id"]:
             by_user[f["user_id"]].append(f)
     crop = face_crops([f for fs in by_user.values() for f in fs[:strip]], {}, workers)
-    return [{"user": user, "count": len(fs), "faces": [crop[f["face_id"]] for f in fs[:strip] if crop[f["face_id"]]]}
-            for user, fs in sorted(by_user.items(), key=lambda kv: -len(kv[1]))]
+    out = []
+    for user, fs in sorted(by_user.items(), key=lambda kv: -len(kv[1])):
+        dates = sorted(f["captured_at"] for f in fs if f["captured_at"])
+        out.append({"user": user, "count": len(fs),
+                    "first": f"{dates[0]:%Y-%m-%d}" if dates else None, "last": f"{dates[-1]:%Y-%m-%d}" if dates else None,
+                    "faces": [crop[f["face_id"]] for f in fs[:strip] if crop[f["face_id"]]]})
+    return out
 
 
 def timelines(output: str) -> list[dict]:
@@ -280,6 +285,7 @@ table{border-collapse:collapse;font-size:.85rem;background:#fff}td,th{border:1px
 .face:focus{outline:3px solid #0a58ca}.face img{width:96px;height:96px;object-fit:contain;display:block;margin:auto}
 .person{display:flex;gap:.3rem;align-items:center;background:#fff;border:1px solid #ccc;margin:.3rem 0;padding:.3rem}
 .person img{width:64px;height:64px;object-fit:cover}
+.person .seen{color:#555}
 .match{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;background:#fff;border:1px solid #ccc;margin:.3rem 0;padding:.3rem}
 #pairs{display:flex;flex-wrap:wrap;gap:.4rem}#pairs>p{width:100%}#pairs .match{margin:0}
 .match figure{margin:0;width:96px;font-size:.65rem;text-align:center;overflow-wrap:anywhere}.match img{width:80px;height:80px;object-fit:contain}
@@ -372,6 +378,7 @@ $("gallery").addEventListener("keydown", ev => {  // arrow keys move between fac
 });
 refresh(true);
 $("persons").innerHTML = D.persons.length ? D.persons.map(p => `<div class="person"><strong>${esc(p.user)}</strong>&nbsp;${p.count} faces ` +
+  (p.first ? `<span class="seen">seen ${esc(p.first)}${p.last !== p.first ? " to " + esc(p.last) : ""}</span> ` : "") +
   p.faces.map(i => i ? `<img alt="${esc(p.user)}" src="${i}">` : "").join("") + "</div>").join("") : "<p>No persons (run facelake group, then report with --collection).</p>";
 const base = uri => String(uri).split("/").pop();
 const crop = (img, alt, caption, uri) => `<figure title="${esc(uri || caption)}">${img ? `<img alt="${esc(alt)}" src="${img}">` : "<div>(no crop)</div>"}<figcaption>${esc(caption)}</figcaption></figure>`;

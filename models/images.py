@@ -7,8 +7,10 @@ with the same errors.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass
@@ -35,6 +37,12 @@ EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_
                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
                   6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
                   8: Image.Transpose.ROTATE_90}
+# EXIF tags of when a photo was taken, most trusted first, as (date-time tag, its offset tag, whether
+# the date is in the Exif IFD rather than the image's own; offsets always are): DateTimeOriginal,
+# DateTimeDigitized, DateTime (the last is also rewritten by editors, so it comes last)
+EXIF_TIMES = ((0x9003, 0x9011, True), (0x9004, 0x9012, True), (0x0132, 0x9010, False))
+_EXIF_TIME = re.compile(r"(\d{4}):(\d\d):(\d\d)[ T](\d\d):(\d\d):(\d\d)")
+_EXIF_OFFSET = re.compile(r"([+-])(\d\d):(\d\d)")
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class DecodedImage:
     height: int
     format: str
     orientation_correction: str | None  # set when the image carried an EXIF orientation
+    captured_at: dt.datetime | None = None  # when the photo was taken, from EXIF (see capture_time)
 
     @property
     def scale(self) -> float:
@@ -161,9 +170,10 @@ def decode(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedImage:
     if min(w, h) < limits.min_side:
         raise InvalidParameterException(f"image is {w}x{h}; each side must be at least {limits.min_side} px")
     try:
-        orientation = img.getexif().get(0x0112)
+        exif = img.getexif()
+        orientation = exif.get(0x0112)
     except Exception:
-        orientation = None
+        exif, orientation = None, None
     try:
         if fmt == "JPEG" and max(w, h) > limits.decode_max_side:
             k = max(w, h) / limits.decode_max_side
@@ -178,7 +188,35 @@ def decode(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedImage:
         rgb = np.asarray(Image.fromarray(rgb).transpose(EXIF_TRANSPOSE[orientation]))
         if orientation >= 5:
             w, h = h, w
-    return DecodedImage(np.ascontiguousarray(rgb), w, h, fmt, EXIF_ROTATION.get(orientation) if orientation else None)
+    return DecodedImage(np.ascontiguousarray(rgb), w, h, fmt, EXIF_ROTATION.get(orientation) if orientation else None,
+                        capture_time(exif))
+
+
+def capture_time(exif) -> dt.datetime | None:
+    """When a photo was taken, in UTC, from its EXIF: the first of DateTimeOriginal,
+    DateTimeDigitized and DateTime that holds a real date. Its OffsetTime tag, when there is one,
+    gives the camera's zone; without one the camera's clock is taken as UTC (EXIF before 2.31
+    has no zone). None when no tag holds a date (zeros and garbage are common)."""
+    if not exif:
+        return None
+    try:
+        exif_ifd = exif.get_ifd(0x8769)
+    except Exception:  # an unreadable Exif IFD
+        exif_ifd = {}
+    for time_tag, offset_tag, in_exif_ifd in EXIF_TIMES:
+        m = _EXIF_TIME.match(str((exif_ifd if in_exif_ifd else exif).get(time_tag) or "").strip())
+        try:
+            when = dt.datetime(*map(int, m.groups()), tzinfo=dt.timezone.utc) if m else None
+        except ValueError:  # a date like 2019:00:00
+            when = None
+        if when is None:
+            continue
+        o = _EXIF_OFFSET.match(str(exif_ifd.get(offset_tag) or "").strip())
+        if o:
+            sign = 1 if o.group(1) == "+" else -1
+            when -= sign * dt.timedelta(hours=int(o.group(2)), minutes=int(o.group(3)))
+        return when
+    return None
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:

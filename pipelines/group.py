@@ -14,7 +14,8 @@ close enough or forming new persons. ``--rebuild`` regroups every automatic face
 keeps the id of the old person it shares most faces with.
 
 OUT (optional) gets ``persons/persons.parquet`` (user_id, origin, face_count,
-representative_face_id, image_count) and ``suggestions/suggestions.parquet`` (kind,
+representative_face_id, image_count, first_seen, last_seen: when its earliest and latest photos
+were taken, from their EXIF) and ``suggestions/suggestions.parquet`` (kind,
 user_id, other_user_id, similarity, face_count), each replaced whole; ``--sheet`` writes a
 contact sheet: one row of face crops per person, largest persons first.
 """
@@ -33,6 +34,7 @@ import pyarrow as pa
 
 from facelake.models.grouping import GroupSettings, cluster, knn_graph
 from facelake.schemas.rekognition import distance_for_similarity, similarity
+from facelake.schemas.tables import CAPTURED_AT
 from facelake.store.collections import CollectionStore
 from facelake.store.tables import join, replace_parquet
 from facelake.store.users import user_means
@@ -40,13 +42,15 @@ from facelake.store.users import user_means
 PERSONS = pa.schema([
     ("user_id", pa.string()), ("origin", pa.string()), ("face_count", pa.int32()),
     ("representative_face_id", pa.string()), ("image_count", pa.int32()),
+    # when the first and the last of its photos were taken (their EXIF), null when none is dated
+    ("first_seen", CAPTURED_AT), ("last_seen", CAPTURED_AT),
 ])
 SUGGESTIONS = pa.schema([
     ("kind", pa.string()),  # "merge": the two look like one person; "split": the user looks like several
     ("user_id", pa.string()), ("other_user_id", pa.string()), ("similarity", pa.float32()),
     ("face_count", pa.int32()),
 ])
-FACE_COLUMNS = ["face_id", "image_id", "user_id", "vector", "source_uri", "bounding_box"]
+FACE_COLUMNS = ["face_id", "image_id", "user_id", "vector", "source_uri", "bounding_box", "captured_at"]
 
 
 def parse_args(argv):
@@ -139,8 +143,8 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     for i, u in enumerate(all_owner):
         if u is not None:
             members.setdefault(u, []).append(i)
-    tables = {"persons": persons_table(ids, faces.column("image_id").to_numpy(zero_copy_only=False), members,
-                                       x, origin, stats),
+    tables = {"persons": persons_table(ids, faces.column("image_id").to_numpy(zero_copy_only=False),
+                                       faces.column("captured_at"), members, x, origin, stats),
               "suggestions": suggestions(x, members, origin, stats, settings)}
     assigned = int(sum(1 for u in new_owner if u is not None))
     summary = {"collection": collection_id, "faces": len(ids), "hand_faces": int(by_hand.sum()),
@@ -184,14 +188,20 @@ def name_groups(labels: np.ndarray, old: np.ndarray, persons: list[str], prefix:
     return out
 
 
-def persons_table(ids, image_ids, members, x, origin, stats) -> pa.Table:
-    """A row per user with faces; its representative face is the one nearest its mean."""
+def persons_table(ids, image_ids, captured_at: pa.ChunkedArray, members, x, origin, stats) -> pa.Table:
+    """A row per user with faces; its representative face is the one nearest its mean; first and
+    last seen: the earliest and latest capture times of its faces."""
+    dated = captured_at.is_valid().to_numpy(zero_copy_only=False)
+    ms = captured_at.cast(pa.int64()).fill_null(0).to_numpy()
     rows = []
     for user, faces in members.items():
         d = np.linalg.norm(x[faces] - np.asarray(stats[user][1]), axis=1)
+        when = ms[faces][dated[faces]]
         rows.append({"user_id": user, "origin": origin[user], "face_count": len(faces),
                      "representative_face_id": ids[faces[int(d.argmin())]],
-                     "image_count": len(set(image_ids[faces]))})
+                     "image_count": len(set(image_ids[faces])),
+                     "first_seen": int(when.min()) if len(when) else None,
+                     "last_seen": int(when.max()) if len(when) else None})
     rows.sort(key=lambda r: (-r["face_count"], r["user_id"]))
     return pa.Table.from_pylist(rows, schema=PERSONS)
 

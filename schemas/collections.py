@@ -6,7 +6,7 @@ import re
 
 import pyarrow as pa
 
-from .tables import EMBEDDING_DIM, stable_uuid
+from .tables import CAPTURED_AT, EMBEDDING_DIM, stable_uuid
 
 
 COLLECTION_FACES = pa.schema([
@@ -21,6 +21,7 @@ COLLECTION_FACES = pa.schema([
     ("confidence", pa.float32()),
     ("model_version", pa.string()),
     ("vector", pa.list_(pa.float32(), EMBEDDING_DIM)),
+    ("captured_at", CAPTURED_AT),  # when its photo was taken (EXIF), null when unknown; added to older tables on open
 ])
 
 # the users of a collection (CreateUser, or the persons ``facelake group`` makes); ``vector``:

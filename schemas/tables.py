@@ -8,6 +8,7 @@ typed column (structs for nested members, null where the attribute was not compu
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import uuid
@@ -24,6 +25,9 @@ EMBEDDING_DIM = 128
 
 _bool_attr = pa.struct([("value", pa.bool_()), ("confidence", pa.float32())])
 
+# when the photo was taken (EXIF DateTimeOriginal, in UTC: models.images.capture_time), null when unknown
+CAPTURED_AT = pa.timestamp("ms", tz="UTC")
+
 IMAGES = pa.schema([
     ("image_id", pa.string()),  # sha256 of the file's bytes
     ("uri", pa.string()),
@@ -31,6 +35,7 @@ IMAGES = pa.schema([
     ("height", pa.int32()),
     ("format", pa.string()),
     ("orientation_correction", pa.string()),  # ROTATE_0/90/180/270, null without EXIF orientation
+    ("captured_at", CAPTURED_AT),
     ("size_bytes", pa.int64()),
     ("face_count", pa.int32()),
     ("run_id", pa.string()),
@@ -61,6 +66,7 @@ FACES = pa.schema([
     ("face_occluded", _bool_attr),
     ("eye_direction", pa.struct([("yaw", pa.float32()), ("pitch", pa.float32()), ("confidence", pa.float32())])),
     ("embedding", pa.list_(pa.float32(), EMBEDDING_DIM)),
+    ("captured_at", CAPTURED_AT),  # the image's, so a face can be dated without a join
     ("run_id", pa.string()),
     ("model_versions", MODEL_VERSIONS),
 ])
@@ -222,13 +228,13 @@ def face_id(image_id_: str, face_index: int, model_versions: dict[str, str | Non
 
 
 def face_row(detail: dict, *, image_id_: str, uri: str, face_index: int, embedding, run_id: str,
-             model_versions: dict[str, str]) -> dict:
+             model_versions: dict[str, str], captured_at: dt.datetime | None = None) -> dict:
     """A faces-table row from a Rekognition FaceDetail dict."""
     row = {col: None for col in FACES.names}
     row.update(face_detail_columns(detail))
     row.update(face_id=face_id(image_id_, face_index, model_versions), image_id=image_id_, uri=uri,
                face_index=face_index, run_id=run_id, model_versions={k: model_versions.get(k) for k in MODEL_SLOTS},
-               embedding=None if embedding is None else [float(v) for v in embedding])
+               embedding=None if embedding is None else [float(v) for v in embedding], captured_at=captured_at)
     return row
 
 
@@ -238,10 +244,12 @@ def face_detail_columns(detail: dict) -> dict:
 
 
 def image_row(*, image_id_: str, uri: str, width: int, height: int, format: str, orientation_correction: str | None,
-              size_bytes: int, face_count: int, run_id: str, model_versions: dict[str, str | None]) -> dict:
+              size_bytes: int, face_count: int, run_id: str, model_versions: dict[str, str | None],
+              captured_at: dt.datetime | None = None) -> dict:
     """An images-table row."""
     return {"image_id": image_id_, "uri": uri, "width": width, "height": height, "format": format,
-            "orientation_correction": orientation_correction, "size_bytes": size_bytes, "face_count": face_count,
+            "orientation_correction": orientation_correction, "captured_at": captured_at,
+            "size_bytes": size_bytes, "face_count": face_count,
             "run_id": run_id, "model_versions": {k: model_versions.get(k) for k in MODEL_SLOTS}}
 
 

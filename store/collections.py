@@ -104,6 +104,7 @@ class CollectionStore:
         if "://" not in self.uri:
             Path(self.uri).mkdir(parents=True, exist_ok=True)
         self.db = lancedb.connect(self.uri, storage_options=storage_options(self.uri) or None)
+        self._current: set[str] = set()  # collection tables known to have every COLLECTION_FACES column
 
     # --- collections -------------------------------------------------------------------------
     def _tables(self) -> set[str]:
@@ -155,6 +156,7 @@ class CollectionStore:
     def drop(self, collection_id: str) -> None:
         self.users(collection_id).drop()
         self.db.drop_table(table_name(collection_id))
+        self._current.discard(table_name(collection_id))
         meta = self._meta()
         meta.delete(f"collection_id = {quoted([collection_id])}")
         self._purge(meta)
@@ -191,7 +193,20 @@ class CollectionStore:
 
     # --- faces ---------------------------------------------------------------------------------
     def table(self, collection_id: str):
-        return self.db.open_table(table_name(collection_id))
+        name = table_name(collection_id)
+        table = self.db.open_table(name)
+        if name in self._current:
+            return table
+        missing = [f for f in COLLECTION_FACES if f.name not in table.schema.names]
+        if missing:  # a collection made by an older facelake: its new columns added, null for its faces
+            try:
+                table.add_columns(missing)
+            except Exception:  # added meanwhile by another writer
+                table = self.db.open_table(name)
+                if any(f.name not in table.schema.names for f in missing):
+                    raise
+        self._current.add(name)  # checked once per store object: a schema read costs more than the open
+        return table
 
     def columns(self, collection_id: str, columns: list[str]) -> pa.Table:
         """Every face of a collection, these columns only (the others are not read)."""

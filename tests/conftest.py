@@ -35,6 +35,19 @@ def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
     return buf.getvalue()
 
 
+def dated(data: bytes, taken: str | None = None, offset: str | None = None, tag: int = 0x9003) -> bytes:
+    """A JPEG's pixels again with EXIF saying when it was taken (``taken`` as EXIF writes it,
+    "2019:05:01 10:00:00"; ``offset`` its OffsetTimeOriginal; ``tag`` another date tag), the
+    orientation kept."""
+    img = Image.open(io.BytesIO(data))
+    exif = img.getexif()
+    target = exif if tag == 0x0132 else exif.get_ifd(0x8769)
+    target[tag] = taken
+    if offset:
+        exif.get_ifd(0x8769)[0x9011] = offset
+    return encode(img, "JPEG", exif=exif, quality=95)
+
+
 @pytest.fixture(scope="session")
 def insightface_images() -> dict[str, bytes]:
     """t1.jpg (a group photo, 6 faces), Tom_Hanks_54745.png and the mask textures mask_*.jpg

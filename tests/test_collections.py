@@ -220,7 +220,8 @@ def test_search_keeps_working_while_the_index_is_built(tmp_path):
         "source_uri": [None] * n, "user_id": [None] * n,
         "bounding_box": [{"width": 0.1, "height": 0.1, "left": 0.0, "top": 0.0}] * n,
         "confidence": np.full(n, 99.0, np.float32), "model_version": ["v"] * n,
-        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 128)}, schema=COLLECTION_FACES))
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 128),
+        "captured_at": [None] * n}, schema=COLLECTION_FACES))
     builder = threading.Thread(target=store.ensure_index, args=("busy",), kwargs={"force": True})
     builder.start()
     searches = found = 0

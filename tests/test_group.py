@@ -3,12 +3,14 @@ what a person did by hand; persons and suggestions tables; a contact sheet of re
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
 import uuid
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -18,7 +20,7 @@ from facelake.pipelines import group
 from facelake.schemas.collections import COLLECTION_FACES
 from facelake.store.collections import CollectionStore
 
-from conftest import ROOT
+from conftest import ROOT, dated
 
 
 def add_faces(store: CollectionStore, collection: str, centre: np.ndarray, n: int, rng) -> list[str]:
@@ -107,9 +109,14 @@ def test_look_alikes_are_not_chained_into_one_person(tmp_path):
 
 
 def test_group_command_on_real_photos_with_tables_and_a_sheet(tmp_path):
-    store, out, sheet = tmp_path / "store", tmp_path / "out", tmp_path / "persons.jpg"
+    store, out, sheet, photos = tmp_path / "store", tmp_path / "out", tmp_path / "persons.jpg", tmp_path / "photos"
+    photos.mkdir()  # the samples, the astronaut's two photos dated two years apart
+    for name, taken in (("astronaut.jpg", "2019:05:01 10:00:00"), ("astronaut-exif-rotated.jpg", "2021:08:02 18:30:00"),
+                        ("cat.jpg", None)):
+        data = (ROOT / "samples" / name).read_bytes()
+        (photos / name).write_bytes(dated(data, taken, "+02:00") if taken else data)
     cmd = [sys.executable, "-m", "facelake.cli"]
-    r = subprocess.run([*cmd, "index", str(ROOT / "samples"), "--collection", "photos", "--store", str(store),
+    r = subprocess.run([*cmd, "index", str(photos), "--collection", "photos", "--store", str(store),
                         "--create"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     r = subprocess.run([*cmd, "group", "--collection", "photos", "--store", str(store), "--output", str(out),
@@ -119,6 +126,9 @@ def test_group_command_on_real_photos_with_tables_and_a_sheet(tmp_path):
     assert summary["persons"] == 1 and summary["grouped_faces"] == 2  # the astronaut, twice
     persons = pq.read_table(out / "persons" / "persons.parquet").to_pylist()
     assert [(p["user_id"], p["face_count"], p["image_count"]) for p in persons] == [("person-000001", 2, 2)]
+    utc = dt.timezone.utc
+    assert (persons[0]["first_seen"], persons[0]["last_seen"]) == (dt.datetime(2019, 5, 1, 8, tzinfo=utc),
+                                                                   dt.datetime(2021, 8, 2, 16, 30, tzinfo=utc))
     img = Image.open(sheet)
     assert img.format == "JPEG" and img.height == 96
     crop = np.asarray(img)[:, 150:246]
@@ -144,3 +154,30 @@ def test_what_a_run_killed_between_its_writes_left_is_mended(tmp_path):
     assert {u: r["face_count"] for u, r in users.get(["person-000001", "person-000002"]).items()} == {
         "person-000001": 5, "person-000002": 5}
     assert users.get(["person-000001"])["person-000001"]["vector"] is not None
+
+
+def test_a_collection_made_before_capture_times_gains_the_column(tmp_path):
+    """A collection table written with the schema of an older facelake (no captured_at) opens,
+    lists, searches and takes new faces; its old faces read as undated."""
+    import lancedb
+
+    uri = str(tmp_path / "store")
+    client = facelake.client(store=uri)
+    client.create_collection(CollectionId="old")
+    old_schema = pa.schema([f for f in COLLECTION_FACES if f.name != "captured_at"])
+    db = lancedb.connect(uri)
+    db.drop_table("old")
+    rng = np.random.default_rng(3)
+    db.create_table("old", data=pa.Table.from_pylist([{name: None for name in old_schema.names} | {
+        "face_id": str(uuid.uuid4()), "image_id": str(uuid.uuid4()), "confidence": 99.0, "model_version": "test",
+        "bounding_box": {"width": .5, "height": .5, "left": .2, "top": .2},
+        "vector": rng.normal(0, 0.07, 128).astype(np.float32).tolist()} for _ in range(3)], schema=old_schema))
+    astronaut = dated((ROOT / "samples" / "astronaut.jpg").read_bytes(), "2019:05:01 10:00:00")
+    added = client.index_faces(CollectionId="old", Image={"Bytes": astronaut})["FaceRecords"]
+    assert len(added) == 1 and len(client.list_faces(CollectionId="old")["Faces"]) == 4
+    faces = CollectionStore(uri).columns("old", ["face_id", "captured_at"]).to_pylist()
+    taken = {f["face_id"]: f["captured_at"] for f in faces}
+    assert taken.pop(added[0]["Face"]["FaceId"]) == dt.datetime(2019, 5, 1, 10, tzinfo=dt.timezone.utc)
+    assert list(taken.values()) == [None] * 3
+    match = client.search_faces(CollectionId="old", FaceId=added[0]["Face"]["FaceId"])
+    assert match["SearchedFaceId"] == added[0]["Face"]["FaceId"]

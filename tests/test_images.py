@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from PIL import Image
 
 import facelake
-from conftest import encode
+from conftest import SAMPLES, dated, encode
 
 from facelake.models.images import ImageLimits, decode
 
@@ -124,3 +124,21 @@ def test_bad_image_parameter(client):
     for bad in ({"Url": "x"}, "photo.jpg"):  # botocore's own validation, before any call
         with pytest.raises(ParamValidationError):
             client.detect_faces(Image=bad)
+
+
+def test_capture_time_comes_from_exif_in_utc(astronaut_bytes):
+    """DateTimeOriginal with its offset, without one (the camera's clock taken as UTC), DateTime
+    when the original is missing; zeros, impossible dates and no EXIF give none."""
+    import datetime as dt
+
+    utc = dt.timezone.utc
+    assert decode(dated(astronaut_bytes, "2019:05:01 10:00:00", "+02:00")).captured_at == dt.datetime(2019, 5, 1, 8, tzinfo=utc)
+    assert decode(dated(astronaut_bytes, "2019:05:01 10:00:00", "-03:30")).captured_at == dt.datetime(2019, 5, 1, 13, 30, tzinfo=utc)
+    assert decode(dated(astronaut_bytes, "2021:12:31 23:59:58")).captured_at == dt.datetime(2021, 12, 31, 23, 59, 58, tzinfo=utc)
+    assert decode(dated(astronaut_bytes, "2020:01:02 03:04:05", tag=0x0132)).captured_at == dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=utc)
+    for bad in ("0000:00:00 00:00:00", "2018:13:01 00:00:00", "    :  :     :  :  ", "yesterday"):
+        assert decode(dated(astronaut_bytes, bad)).captured_at is None
+    assert decode(astronaut_bytes).captured_at is None
+    rotated = (SAMPLES / "astronaut-exif-rotated.jpg").read_bytes()
+    img = decode(dated(rotated, "2019:05:01 10:00:00"))  # the orientation survives beside the date
+    assert img.orientation_correction == "ROTATE_90" and img.captured_at.year == 2019

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import SAMPLES, encode
+from conftest import SAMPLES, dated, encode
 from test_images import png_header_only
 
 from facelake.pipelines import detect
@@ -30,6 +30,7 @@ def corpus(tmp_path_factory, astronaut_bytes):
         "alpha.png": encode(img.convert("RGBA")),
         "sixteen-bit.png": encode(Image.fromarray(np.asarray(img.convert("L")).astype(np.uint16) * 257)),
         "nested/deeper/photo.webp": encode(img, "WEBP", quality=90),
+        "dated.jpg": dated(astronaut_bytes, "2019:05:01 10:00:00", "+02:00"),
     }
     bad = {
         "empty.jpg": (b"", "InvalidImageFormatException"),
@@ -67,6 +68,10 @@ def check(summary, out, root, good, reasons, prefix=""):
     assert faces.embedding.map(len).eq(128).all()
     rotated = images[images.uri.str.endswith("exif-rotated.jpg")].iloc[0]
     assert rotated.orientation_correction == "ROTATE_90"
+    # when the photo was taken, in UTC, on its image and its faces; null for photos that do not say
+    taken = pd.Timestamp("2019-05-01 08:00:00", tz="UTC")
+    for table in (images, faces):
+        assert {name(u): t for u, t in zip(table.uri, table.captured_at) if not pd.isna(t)} == {"dated.jpg": taken}
     return images, faces, errors
 
 

@@ -17,6 +17,7 @@ import pytest
 from facelake.pipelines import detect, video
 from facelake.report import build
 
+from conftest import dated
 from videos import Shot, make_video, photos_with_faces
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -29,7 +30,7 @@ def report(tmp_path_factory, insightface_images):
     photos = work / "photos"
     photos.mkdir()
     (photos / "group.jpg").write_bytes(insightface_images["t1.jpg"])
-    shutil.copy(SAMPLES / "astronaut.jpg", photos)
+    (photos / "astronaut.jpg").write_bytes(dated((SAMPLES / "astronaut.jpg").read_bytes(), "2019:05:01 10:00:00"))
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     out = work / "out"
     quiet = open(os.devnull, "w")
@@ -96,6 +97,7 @@ def test_in_a_real_browser(report, chromium, tmp_path):
     page.keyboard.press("Enter")
     assert "uri" in page.inner_text("#detail")
     assert page.locator("#persons .person").count() == counts["persons"]
+    assert page.locator("#persons .person", has_text="seen 2019-05-01").count() == 1  # the dated photo's person
     assert page.locator("#videos .video").count() == 1 and page.locator("#videos .lane").count() >= 3
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 10_000
@@ -107,7 +109,7 @@ def test_in_a_real_browser(report, chromium, tmp_path):
 def test_crops_kept_by_the_detect_job_need_no_photo(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
-    shutil.copy(SAMPLES / "astronaut.jpg", photos)
+    (photos / "astronaut.jpg").write_bytes(dated((SAMPLES / "astronaut.jpg").read_bytes(), "2019:05:01 10:00:00"))
     shutil.copy(SAMPLES / "astronaut-exif-rotated.jpg", photos)
     out = tmp_path / "out"
     detect.run([str(photos), "--output", str(out), "--thumbnails", "--no-progress"], stream=open(os.devnull, "w"))

@@ -25,7 +25,8 @@ def collection_row(face: dict, collection_id: str, model_version: str, image_sha
     return {"face_id": collection_face_id(collection_id, image_sha, ext, face["face_index"], model_version),
             "image_id": image_uuid(image_sha, ext), "content_sha256": image_sha, "external_image_id": ext,
             "source_uri": face["uri"], "user_id": None, "bounding_box": face["bounding_box"],
-            "confidence": face["confidence"], "model_version": model_version, "vector": face["embedding"]}
+            "confidence": face["confidence"], "model_version": model_version, "vector": face["embedding"],
+            "captured_at": face.get("captured_at")}
 
 
 class _ToCollectionRow(beam.DoFn):

@@ -169,7 +169,7 @@ class AnalyzeBatch(_Reporting):
         for i, face in enumerate(faces):
             detail = face_detail(face, img.width, img.height, self.attributes)
             row = face_row(detail, image_id_=rec.image_id, uri=rec.uri, face_index=i, embedding=face.embedding,
-                           run_id=self.run_id, model_versions=self.versions)
+                           run_id=self.run_id, model_versions=self.versions, captured_at=img.captured_at)
             yield beam.pvalue.TaggedOutput("faces", row)
             if self.thumbnails:  # cropped from the pixels already decoded
                 yield beam.pvalue.TaggedOutput("thumbnails", {
@@ -180,7 +180,8 @@ class AnalyzeBatch(_Reporting):
         self.progress.add(images=1, faces=len(faces))
         yield image_row(image_id_=rec.image_id, uri=rec.uri, width=img.width, height=img.height, format=img.format,
                         orientation_correction=img.orientation_correction, size_bytes=rec.size_bytes,
-                        face_count=len(faces), run_id=self.run_id, model_versions=self.versions)
+                        face_count=len(faces), run_id=self.run_id, model_versions=self.versions,
+                        captured_at=img.captured_at)
 
 
 class DetectFaces(beam.PTransform):
