@@ -31,6 +31,7 @@ from .tables import read_faces
 from .users import UserStore
 
 META = "__collections"
+FACE_FIELDS = [name for name in COLLECTION_FACES.names if name != "vector"]  # what a search answers with
 REQUESTS_TABLE = "__requests"
 
 
@@ -60,10 +61,12 @@ def vector_query(table, vector: np.ndarray, k: int, indexed: bool | None = None)
 
 
 def nearest_rows(table, vector: np.ndarray, k: int, max_distance: float, indexed: bool | None = None,
-                 exclude: str | None = None) -> list[tuple[dict, float]]:
+                 exclude: str | None = None, columns: list[str] = FACE_FIELDS) -> list[tuple[dict, float]]:
     """Up to k rows of a LanceDB face table within max_distance (euclidean) of vector, nearest
-    first, as (row, distance); ``exclude``: a face_id left out; ``indexed`` as vector_query's."""
-    query = vector_query(table, vector, k, indexed)
+    first, as (row, distance), with these columns (each costs a read per row found; the vector,
+    512 bytes a row, is left out unless asked for); ``exclude``: a face_id left out; ``indexed``
+    as vector_query's."""
+    query = vector_query(table, vector, k, indexed).select([*columns, "_distance"])
     if exclude:
         query = query.where(f"face_id != {quoted([exclude])}", prefilter=True)
     out = []

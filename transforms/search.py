@@ -80,7 +80,8 @@ class PairsAgainstANN(beam.DoFn):
     def process(self, faces: list[dict]):
         limit = distance_for_similarity(self.threshold)
         for a in faces:
-            for row, d in nearest_rows(self.table, a["embedding"], self.max_matches, limit, self.indexed):
+            for row, d in nearest_rows(self.table, a["embedding"], self.max_matches, limit, self.indexed,
+                                       columns=["face_id", "uri"]):
                 if self.same and a["face_id"] >= row["face_id"]:
                     continue
                 beam.metrics.Metrics.counter("facelake", "pairs").inc()

@@ -27,7 +27,7 @@ from facelake.schemas.rekognition import (distance_for_similarity, face_detail, 
                                           requested_attributes, similarity)
 from facelake.schemas.errors import InvalidVideoFormatException
 from facelake.schemas.video import segment, video_face_row, video_row
-from facelake.store.collections import CollectionStore, nearest_rows
+from facelake.store.collections import FACE_FIELDS, CollectionStore, nearest_rows
 
 from .faces import _count, _Reporting
 from .progress import count_work
@@ -238,7 +238,8 @@ class StitchVideo(_Reporting):
         limit = distance_for_similarity(s["threshold"])
         out = []
         for p in range(persons):
-            hits = nearest_rows(self.table, vectors[index == p].mean(axis=0), s["max_matches"], limit, self.indexed)
+            hits = nearest_rows(self.table, vectors[index == p].mean(axis=0), s["max_matches"], limit, self.indexed,
+                                columns=[*FACE_FIELDS, "vector"])
             best = min((d for _, d in hits), default=0.0)
             kept = [row for row, d in hits if d <= best + PERSON_MATCH_MARGIN]
             out.append(([row["face_id"] for row in kept],
