@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from facelake.models.analyzer import AnalyzerConfig, FaceAnalyzer
 from facelake.models.images import ImageLimits
-from facelake.store.collections import CollectionStore
+
+if TYPE_CHECKING:  # LanceDB takes a second to import: only what uses a store imports it
+    from facelake.store.collections import CollectionStore
 
 
 def shared_analyzer(config: AnalyzerConfig | None = None) -> FaceAnalyzer:
@@ -34,6 +37,8 @@ class Context:
     @property
     def store(self) -> CollectionStore:
         if self._store is None:
+            from facelake.store.collections import CollectionStore
+
             self._store = CollectionStore(self.store_uri)
         return self._store
 

@@ -3,8 +3,8 @@
     facelake detect SOURCE... --output OUT [--attributes ...] [--workers N] [--skip-existing] [beam options]
 
 SOURCE: files, folders, globs or prefixes, local or s3:// (any fsspec URL). OUT: a local path
-or s3://. Runs on Beam's in-process runner by default; ``--workers N`` runs N worker processes
-on this machine; any other Beam runner is chosen with Beam's own options (--runner=...).
+or s3://. Runs on Beam's in-process runner by default; ``--workers N`` runs N workers (threads
+of one process, one set of models) on this machine; any other Beam runner is chosen with Beam's own options (--runner=...).
 """
 
 from __future__ import annotations

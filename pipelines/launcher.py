@@ -45,7 +45,10 @@ LOCAL_RUNNERS = {"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", None}
 
 def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
     """Beam's options from the command line: Beam's in-process runner unless another is named
-    (the DirectRunner would first fetch Prism), with ``workers`` local worker processes. Any other
+    (the DirectRunner would first fetch Prism), with ``workers`` local workers: threads of this
+    process sharing one set of loaded models (FnApiRunner's multi-threading mode; its worker
+    processes start slower and pass every element between processes: 256 photos took 40% longer
+    on two of them than on two threads, BENCHMARKS.md). Any other
     runner is refused ``workers``: its own options set its parallelism (Beam's Python job service
     behind the PortableRunner ignores direct_num_workers and runs one worker). The run summary's
     ``worker_processes`` says how many processes did the work, whatever the runner."""
@@ -61,7 +64,7 @@ def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
                              "its parallelism (FlinkRunner: --parallelism N)")
         direct = options.view_as(DirectOptions)
         direct.direct_num_workers = workers
-        direct.direct_running_mode = "multi_processing"
+        direct.direct_running_mode = "multi_threading"
     return options
 
 
@@ -101,37 +104,21 @@ def new_run_id() -> str:
 
 
 @contextlib.contextmanager
-def local_run_display(show_progress: bool, quiet_workers: bool, stream):
-    """While a local run works: a progress line on ``stream``, and local worker processes'
-    own logging (INFO by default, inherited stderr) diverted to a log file. Yields its path."""
-    log_path = saved_fd = own_stream = None
-    if quiet_workers:
-        fd, log_path = tempfile.mkstemp(prefix="facelake-workers-", suffix=".log")
-        sys.stderr.flush()
-        saved_fd = os.dup(2)
-        os.dup2(fd, 2)
-        os.close(fd)
-        if stream is sys.stderr:
-            stream = own_stream = os.fdopen(os.dup(saved_fd), "w")
-    printer = progress_dir = None
-    if show_progress:
-        progress_dir = tempfile.mkdtemp(prefix="facelake-progress-")
-        os.environ[PROGRESS_ENV] = progress_dir
-        printer = ProgressPrinter(progress_dir, stream)
-        printer.start()
+def progress_display(show: bool, stream):
+    """While a local run works: a progress line on ``stream``."""
+    if not show:
+        yield
+        return
+    progress_dir = tempfile.mkdtemp(prefix="facelake-progress-")
+    os.environ[PROGRESS_ENV] = progress_dir
+    printer = ProgressPrinter(progress_dir, stream)
+    printer.start()
     try:
-        yield log_path
+        yield
     finally:
-        if printer:
-            printer.stop()
-            os.environ.pop(PROGRESS_ENV, None)
-            shutil.rmtree(progress_dir, ignore_errors=True)
-        if saved_fd is not None:
-            sys.stderr.flush()
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
-        if own_stream:
-            own_stream.close()
+        printer.stop()
+        os.environ.pop(PROGRESS_ENV, None)
+        shutil.rmtree(progress_dir, ignore_errors=True)
 
 
 def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], list], *, output: str, workers: int,
@@ -146,14 +133,14 @@ def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], list]
     options = pipeline_options(beam_args, workers)
     check_endpoints(options)
     local = is_local(options)
-    # onnxruntime threads: the local worker processes share this machine's cores
+    # onnxruntime threads: the local workers share this machine's cores
     config = AnalyzerConfig(threads=max(1, (os.cpu_count() or 1) // workers) if local else 0)
     run_id = new_run_id()
     make_output(output)
     started = time.time()
     with Lease(output, run_id):
         recover(output, running=run_id)  # finish what a killed run left; drop dead runs' staging
-        with local_run_display(local and show_progress, workers > 1, stream) as log_path:
+        with progress_display(local and show_progress, stream):
             try:
                 with beam.Pipeline(options=options) as p:
                     staged = build(p, run_id, config)
@@ -163,8 +150,6 @@ def launch(job: str, build: Callable[[beam.Pipeline, str, AnalyzerConfig], list]
                     remove(staging_folder(output, run_id))
                 except Exception:
                     pass
-                if log_path and isinstance(e, Exception):
-                    e.add_note(f"worker log: {log_path}")
                 raise
         counters, processes = worker_counts(p.result) if p.result is not None else ({}, {})
         manifest = read_manifest(output, run_id)
@@ -197,7 +182,7 @@ def photo_parser(prog: str, description: str, add_arguments=None, output_require
     if add_arguments:
         add_arguments(ap)
     ap.add_argument("--attributes", nargs="+", default=["DEFAULT"], choices=ATTRIBUTE_NAMES)
-    ap.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    ap.add_argument("--workers", type=int, default=1, help="workers on this machine, threads of one process (default 1)")
     ap.add_argument("--skip-existing", action="store_true", help="skip images whose content is already in OUT")
     ap.add_argument("--batch-size", type=int, default=IMAGES_PER_BATCH,
                     help=f"images per model batch (default {IMAGES_PER_BATCH})")

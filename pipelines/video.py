@@ -53,7 +53,7 @@ def parse_args(argv):
     ap.add_argument("--min-segment-confidence", type=float, default=50.0)
     ap.add_argument("--range-frames", type=int, default=settings.VIDEO_RANGE_FRAMES,
                     help="frames per range analysed in parallel (default %(default)s)")
-    ap.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    ap.add_argument("--workers", type=int, default=1, help="workers on this machine, threads of one process (default 1)")
     ap.add_argument("--no-progress", action="store_true")
     return ap.parse_known_args(argv)
 

@@ -14,9 +14,6 @@ import os
 from pathlib import Path
 
 import fsspec
-import lancedb
-from lancedb.index import IvfHnswSq
-from lancedb.query import ColumnOrdering
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -42,6 +39,14 @@ def table_name(collection_id: str) -> str:
     if collection_id in (".", "..") or len(collection_id) > 200 or collection_id.startswith("__"):
         return "__c" + hashlib.sha256(collection_id.encode()).hexdigest()[:40]
     return collection_id
+
+
+def connect(uri: str):
+    """A LanceDB connection to a store. LanceDB is imported here, on first use: importing it takes
+    about a second, which every job and worker would pay even when it never opens a collection."""
+    import lancedb
+
+    return lancedb.connect(uri, storage_options=storage_options(uri) or None)
 
 
 def default_store() -> str:
@@ -79,6 +84,8 @@ def nearest_rows(table, vector: np.ndarray, k: int, max_distance: float, indexed
 
 def create_vector_index(table, rows: int) -> None:
     """Build the IVF_HNSW_SQ index on a table's ``vector`` column with INDEX_SETTINGS."""
+    from lancedb.index import IvfHnswSq
+
     table.create_index("vector", config=IvfHnswSq(
         distance_type="l2", num_partitions=max(1, rows // INDEX_SETTINGS["rows_per_partition"]),
         m=INDEX_SETTINGS["m"], ef_construction=INDEX_SETTINGS["ef_construction"]))
@@ -106,7 +113,7 @@ class CollectionStore:
         self.uri = uri or default_store()
         if "://" not in self.uri:
             Path(self.uri).mkdir(parents=True, exist_ok=True)
-        self.db = lancedb.connect(self.uri, storage_options=storage_options(self.uri) or None)
+        self.db = connect(self.uri)
         self._current: set[str] = set()  # collection tables known to have every COLLECTION_FACES column
 
     # --- collections -------------------------------------------------------------------------
@@ -259,6 +266,8 @@ class CollectionStore:
             [f"face_id IN ({quoted(face_ids)})"] if face_ids is not None else [])
         if clauses:
             query = query.where(" AND ".join(clauses))
+        from lancedb.query import ColumnOrdering
+
         rows = (query.order_by([ColumnOrdering(column_name="face_id")]).offset(offset).limit(limit + 1)
                 .to_arrow().to_pylist())
         return rows[:limit], len(rows) > limit
@@ -305,12 +314,12 @@ def build_scratch_table(b_files: list[str], uri: str) -> None:
     ids, uris, vecs = read_faces(b_files)
     table = pa.table({"face_id": ids, "uri": uris,
                       "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel(), pa.float32()), vecs.shape[1])})
-    t = lancedb.connect(uri, storage_options=storage_options(uri) or None).create_table("b", data=table)
+    t = connect(uri).create_table("b", data=table)
     if len(ids) >= ANN_SCRATCH_MIN_FACES:
         create_vector_index(t, len(ids))
 
 
 def open_scratch_table(uri: str):
     """The table build_scratch_table wrote, and whether it has an ANN index."""
-    table = lancedb.connect(uri, storage_options=storage_options(uri) or None).open_table("b")
+    table = connect(uri).open_table("b")
     return table, bool(table.list_indices())

@@ -182,14 +182,14 @@ def test_s3_library_to_s3_output(corpus, s3_server):
                     equal_to([("read", "InvalidS3ObjectException")]))
 
 
-def test_two_worker_processes_and_the_cli(corpus, tmp_path):
+def test_two_workers_and_the_cli(corpus, tmp_path):
     root, good, reasons = corpus
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "-m", "facelake.cli", "detect", str(root), "--output", str(out),
                         "--workers", "2"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout)
-    assert summary["workers"] == 2
+    assert summary["workers"] == 2 and summary["worker_processes"] == 1  # two threads of one process
     check(summary, out, root, good, reasons)
     n = len(good) + len(reasons)
     assert f"files {n}/{n}," in r.stderr  # the progress line's last state
