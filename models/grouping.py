@@ -185,7 +185,10 @@ def cluster(x: np.ndarray, idx: np.ndarray, dist: np.ndarray, settings: GroupSet
     del keys, first, ds, order
     limit = settings.merge_distance ** 2
     total = lambda r: sums[r] if r in sums else x[r].astype(np.float64)  # noqa: E731
-    for i, j in zip(a.tolist(), b.tolist()):
+    # the edges as Python ints a slice at a time: whole lists of 12M edges would hold 0.9 GB
+    step = 1 << 16
+    edges = ((i, j) for s in range(0, len(a), step) for i, j in zip(a[s:s + step].tolist(), b[s:s + step].tolist()))
+    for i, j in edges:
         ra, rb = find(i), find(j)
         if ra == rb or (locked[ra] and locked[rb]):
             continue

@@ -50,7 +50,7 @@ SUGGESTIONS = pa.schema([
     ("user_id", pa.string()), ("other_user_id", pa.string()), ("similarity", pa.float32()),
     ("face_count", pa.int32()),
 ])
-FACE_COLUMNS = ["face_id", "image_id", "user_id", "vector", "source_uri", "bounding_box", "captured_at"]
+FACE_COLUMNS = ["face_id", "image_id", "user_id", "source_uri", "bounding_box", "captured_at"]  # and the vectors
 
 
 def parse_args(argv):
@@ -76,7 +76,7 @@ def parse_args(argv):
 class Grouped:
     summary: dict  # what the run did, printed as JSON
     tables: dict[str, pa.Table]  # persons and suggestions, for OUT
-    faces: pa.Table  # the collection's faces (FACE_COLUMNS but the vector) ...
+    faces: pa.Table  # the collection's faces (FACE_COLUMNS) ...
     members: dict[str, list[int]]  # ... and, per user after the run, the rows of its faces
 
 
@@ -85,11 +85,9 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     """Group the collection's faces and store the persons."""
     started = time.time()
     users = store.users(collection_id)
-    faces = store.columns(collection_id, FACE_COLUMNS)
+    faces, x = store.faces_and_vectors(collection_id, FACE_COLUMNS)
     ids = faces.column("face_id").to_numpy(zero_copy_only=False)
     owner = faces.column("user_id").to_numpy(zero_copy_only=False)
-    x = np.asarray(faces.column("vector").combine_chunks().flatten().to_numpy(), np.float32).reshape(len(ids), -1)
-    faces = faces.drop_columns(["vector"])  # x holds them now
     known = users.all(["user_id", "origin", "face_count"]).to_pydict()
     origin = dict(zip(known["user_id"], known["origin"]))
     stored = dict(zip(known["user_id"], known["face_count"]))

@@ -53,10 +53,16 @@ def default_store() -> str:
     return os.environ.get("FACELAKE_STORE") or str(Path.home() / ".facelake" / "store")
 
 
+def vector_indexed(table) -> bool:
+    """Whether a face table has its ANN index (on ``vector``; a collection also gets a scalar
+    index on face_id)."""
+    return any(index.columns == ["vector"] for index in table.list_indices())
+
+
 def vector_query(table, vector: np.ndarray, k: int, indexed: bool | None = None):
     """A k-nearest (euclidean) query on a LanceDB table, with SEARCH_SETTINGS when it has an index."""
     query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k)
-    if table.list_indices() if indexed is None else indexed:
+    if vector_indexed(table) if indexed is None else indexed:
         refine = SEARCH_SETTINGS.get("refine") or 1
         # HNSW needs ef >= the candidates it returns: k, times the re-rank factor
         query = query.nprobes(SEARCH_SETTINGS["nprobes"]).ef(max(SEARCH_SETTINGS["ef"], k * refine))
@@ -222,6 +228,24 @@ class CollectionStore:
         """Every face of a collection, these columns only (the others are not read)."""
         return self.table(collection_id).to_lance().to_table(columns=columns)
 
+    def faces_and_vectors(self, collection_id: str, columns: list[str]) -> tuple[pa.Table, np.ndarray]:
+        """Every face of a collection: these columns, and the (n, 128) float32 vectors row by row
+        with them, from one version of the table. Two scans of that version, in order: the
+        vectors go batch by batch into one array, the other columns into a table. (One scan of
+        both held 0.9 GB more at 1M faces; two, 0.3 GB.)"""
+        dataset = self.table(collection_id).to_lance()  # one version: both scans see the same rows
+        x = np.empty((dataset.count_rows(), COLLECTION_FACES.field("vector").type.list_size), np.float32)
+        at = 0
+        for batch in dataset.to_batches(columns=["vector"], scan_in_order=True):
+            n = batch.num_rows
+            x[at:at + n] = batch.column("vector").flatten().to_numpy().reshape(n, -1)
+            at += n
+        schema = pa.schema([COLLECTION_FACES.field(c) for c in columns])
+        faces = pa.Table.from_batches(list(dataset.to_batches(columns=columns, scan_in_order=True)), schema=schema)
+        if faces.num_rows != at:
+            raise RuntimeError(f"collection {collection_id}: {faces.num_rows} rows read but {at} vectors")
+        return faces, x[:at]
+
     def add(self, collection_id: str, rows: list[dict]) -> list[str]:
         """Add faces whose face_id is not there yet; returns the ids added."""
         if not rows:
@@ -232,7 +256,7 @@ class CollectionStore:
         if new:
             table.add(pa.Table.from_pylist(new, schema=COLLECTION_FACES))
             count = table.count_rows()
-            if count >= INDEX_MIN_FACES and (not table.list_indices() or count % INDEX_REFRESH_FACES < len(new)):
+            if count >= INDEX_MIN_FACES and (not vector_indexed(table) or count % INDEX_REFRESH_FACES < len(new)):
                 self.ensure_index(collection_id)  # build the index, then refresh it every INDEX_REFRESH_FACES faces
         return [r["face_id"] for r in new]
 
@@ -288,17 +312,36 @@ class CollectionStore:
 
     def ensure_index(self, collection_id: str, force: bool = False) -> bool:
         """Build the ANN index if the collection has grown past INDEX_MIN_FACES (or ``force``),
-        or bring an existing one up to date with faces added since. Searches keep working while
-        this runs: LanceDB swaps the new index in with a new table version."""
+        with a B-tree on face_id beside it, or bring existing ones up to date with faces added
+        since. Searches keep working while this runs: LanceDB swaps new indices in with a new
+        table version. The B-tree is what lets updates by face_id (grouping 1M faces sets
+        32,000 owners) look rows up instead of joining the whole table: 1.55 GB and 1.2 s
+        without it, 0.1-0.2 GB and 0.6 s with it."""
+        from lancedb.index import BTree
+
         table = self.table(collection_id)
         n = table.count_rows()
-        if not table.list_indices():
+        indexed = {tuple(index.columns) for index in table.list_indices()}
+        if ("vector",) not in indexed:
             if n < INDEX_MIN_FACES and not force:
                 return False
             create_vector_index(table, n)
         else:
-            table.optimize()  # adds rows written since the index was built
+            table.optimize()  # adds rows written since the indices were built
+        if ("face_id",) not in indexed:
+            try:
+                table.create_index("face_id", config=BTree())
+            except Exception:  # another writer made it meanwhile
+                if ["face_id"] not in [index.columns for index in self.table(collection_id).list_indices()]:
+                    raise
         return True
+
+    @staticmethod
+    def index_new_face_ids(table) -> None:
+        """Bring the B-tree on face_id (if the table has one) up to date with rows written since."""
+        names = [index.name for index in table.list_indices() if index.columns == ["face_id"]]
+        if names:
+            table.to_lance().optimize.optimize_indices(index_names=names)
 
     @staticmethod
     def _purge(table) -> None:
@@ -322,4 +365,4 @@ def build_scratch_table(b_files: list[str], uri: str) -> None:
 def open_scratch_table(uri: str):
     """The table build_scratch_table wrote, and whether it has an ANN index."""
     table = connect(uri).open_table("b")
-    return table, bool(table.list_indices())
+    return table, vector_indexed(table)

@@ -21,6 +21,10 @@ from facelake.schemas.collections import USER_EDITS, USERS
 
 from .sql import quoted
 
+# faces whose owner one update sets: with the B-tree on face_id, Lance looks up each face within a
+# 300 MB memory budget, which 950,000 faces at once (a first grouping of 1M) exceeded
+OWNERS_PER_UPDATE = 100_000
+
 _LOCKS: defaultdict = defaultdict(threading.RLock)  # (store, collection) -> lock
 
 
@@ -99,10 +103,13 @@ class UserStore:
     def set_owners(self, owners: dict[str, str | None]) -> None:
         """Set the user of each face (face_id -> user_id, or None for no one); the users' counts
         and match vectors are the caller's to bring up to date (refresh, set_stats)."""
-        if owners:
-            update = pa.table({"face_id": pa.array(list(owners), pa.string()),
-                               "user_id": pa.array(list(owners.values()), pa.string())})
-            self.faces().merge_insert("face_id").when_matched_update_all().execute(update)
+        faces, users = list(owners), list(owners.values())
+        for s in range(0, len(faces), OWNERS_PER_UPDATE):  # Lance's update by face_id has a 300 MB budget
+            update = pa.table({"face_id": pa.array(faces[s:s + OWNERS_PER_UPDATE], pa.string()),
+                               "user_id": pa.array(users[s:s + OWNERS_PER_UPDATE], pa.string())})
+            table = self.faces()
+            table.merge_insert("face_id").when_matched_update_all().execute(update)
+            self.store.index_new_face_ids(table)  # updated rows move: index them, or the next update joins them all
 
     def refresh(self, user_ids: set[str]) -> None:
         """Recount the faces and recompute the match vector (the mean descriptor) of these users."""

@@ -169,9 +169,15 @@ def test_an_ann_index_is_built_past_the_threshold_and_search_still_finds(tmp_pat
     store.add("big", [row(i) for i in range(400)])
     assert not store.table("big").list_indices()
     store.add("big", [row(i) for i in range(400, 600)])
-    assert store.table("big").list_indices()
+    assert sorted(i.columns[0] for i in store.table("big").list_indices()) == ["face_id", "vector"]
     hits = store.nearest("big", vectors[123], 1, max_distance=1e-3)
     assert [r["face_id"] for r, _ in hits] == [f"{123:08x}-0000-0000-0000-000000000000"]
+    # with the B-tree on face_id, updates and lookups by face_id still see every face, old and new
+    store.add("big", [{**row(0), "face_id": f"{700:08x}-0000-0000-0000-000000000000"}])
+    store.users("big").set_owners({f"{i:08x}-0000-0000-0000-000000000000": "u" for i in (5, 599, 700)})
+    owned = store.page("big", 0, 10, user_id="u")[0]
+    assert [r["face_id"][:8] for r in owned] == [f"{i:08x}" for i in (5, 599, 700)]
+    assert len(store.get("big", [f"{i:08x}-0000-0000-0000-000000000000" for i in (1, 598, 700, 9999)])) == 3
 
 
 def test_a_store_on_s3(s3_server, astronaut_bytes, tmp_path):

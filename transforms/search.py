@@ -8,7 +8,7 @@ import numpy as np
 from facelake.models.matching import pairs_within
 from facelake.schemas.rekognition import distance_for_similarity, similarity
 from facelake.schemas.tables import match_row, pair_row
-from facelake.store.collections import CollectionStore, nearest_rows, open_scratch_table
+from facelake.store.collections import CollectionStore, nearest_rows, open_scratch_table, vector_indexed
 from facelake.store.tables import read_faces
 
 
@@ -22,7 +22,7 @@ class SearchCollection(beam.DoFn):
     def setup(self):
         # opened, and asked whether it has an ANN index, once per worker rather than per face
         self.table = CollectionStore(self.store).table(self.collection_id)
-        self.indexed = bool(self.table.list_indices())
+        self.indexed = vector_indexed(self.table)
 
     def process(self, faces: list[dict]):
         limit = distance_for_similarity(self.threshold)

@@ -27,7 +27,7 @@ from facelake.schemas.rekognition import (distance_for_similarity, face_detail, 
                                           requested_attributes, similarity)
 from facelake.schemas.errors import InvalidVideoFormatException
 from facelake.schemas.video import segment, video_face_row, video_row
-from facelake.store.collections import FACE_FIELDS, CollectionStore, nearest_rows
+from facelake.store.collections import FACE_FIELDS, CollectionStore, nearest_rows, vector_indexed
 
 from .faces import _count, _Reporting
 from .progress import count_work
@@ -154,7 +154,7 @@ class StitchVideo(_Reporting):
         self.table = self.indexed = None
         if self.plan.search:
             self.table = CollectionStore(self.plan.search["store"]).table(self.plan.search["collection_id"])
-            self.indexed = bool(self.table.list_indices())
+            self.indexed = vector_indexed(self.table)
 
     def process(self, element):
         uri, parts = element
