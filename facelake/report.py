@@ -24,6 +24,8 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image, ImageOps
 
 from facelake import settings
@@ -38,9 +40,16 @@ FACE_COLUMNS = ["face_id", "uri", "bounding_box", "confidence", "age_range", "ge
                 "sunglasses", "beard", "mustache", "emotions", "pose", "quality"]
 
 
-def rows(output: str, table: str, columns: list[str] | None = None) -> list[dict]:
-    """Every row of one of OUT's tables (only ``columns`` read, when given)."""
-    return [r for f in table_files(output, table) for r in read_columns(f, columns).to_pylist()]
+def rows(output: str, table: str, columns: list[str] | None = None, face_ids: set[str] | None = None) -> list[dict]:
+    """Every row of one of OUT's tables (only ``columns`` read, when given; only the rows of
+    these faces, when ``face_ids`` is given: filtered in Arrow, before any row becomes Python)."""
+    out = []
+    for f in table_files(output, table):
+        t = read_columns(f, columns)
+        if face_ids is not None:
+            t = t.filter(pc.is_in(t.column("face_id"), value_set=pa.array(sorted(face_ids), pa.string())))
+        out += t.to_pylist()
+    return out
 
 
 def runs(output: str) -> list[dict]:
@@ -119,9 +128,9 @@ def face_crops(faces: list[dict], kept: dict[str, str], workers: int) -> dict[st
     return out
 
 
-def kept_crops(output: str) -> dict[str, str]:
-    """The crops a detect job kept with --thumbnails, by face_id."""
-    return {t["face_id"]: data_uri(t["jpeg"]) for t in rows(output, "thumbnails", ["face_id", "jpeg"])}
+def kept_crops(output: str, face_ids: set[str] | None = None) -> dict[str, str]:
+    """The crops a detect job kept with --thumbnails (only these faces', when given), by face_id."""
+    return {t["face_id"]: data_uri(t["jpeg"]) for t in rows(output, "thumbnails", ["face_id", "jpeg"], face_ids)}
 
 
 def collection_faces(store: str, collection_id: str, columns: list[str]) -> list[dict]:
@@ -224,8 +233,8 @@ def pairs(output: str, run_list: list[dict], workers: int) -> dict:
     faces, kept = [], {}
     for library in {lib for run in run_list if run.get("job") == "compare-libraries" for lib in (run["a"], run["b"])}:
         try:
-            faces += [f for f in rows(library, "faces", ["face_id", "uri", "bounding_box"]) if f["face_id"] in wanted]
-            kept.update((k, v) for k, v in kept_crops(library).items() if k in wanted)
+            faces += rows(library, "faces", ["face_id", "uri", "bounding_box"], wanted)
+            kept.update(kept_crops(library, wanted))
         except Exception:  # a library gone since: its faces are listed without crops
             continue
     crop = face_crops(list({f["face_id"]: f for f in faces}.values()), kept, workers)
