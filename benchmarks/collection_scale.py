@@ -5,8 +5,9 @@
 Vectors: the real descriptors of every face in deepface/ and dlib_faces/, plus synthetic
 vectors drawn from a Gaussian with the real vectors' mean and covariance, up to --faces.
 Queries: the real descriptors first, then synthetic ones; all of them searched once, untimed,
-before the settings are timed (the first searches after the build read the index from disk). Exact answers come from numpy over all vectors. Also times the exact batch join (blocked matrix products) of --join query faces
-against the whole collection.
+before the settings are timed (the first searches after the build read the index from disk).
+Exact answers come from numpy over all vectors. Also times the exact batch join (blocked
+matrix products) of --join query faces against the whole collection.
 """
 
 from __future__ import annotations

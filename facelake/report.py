@@ -43,11 +43,12 @@ FACE_COLUMNS = ["face_id", "uri", "bounding_box", "confidence", "age_range", "ge
 def rows(output: str, table: str, columns: list[str] | None = None, face_ids: set[str] | None = None) -> list[dict]:
     """Every row of one of OUT's tables (only ``columns`` read, when given; only the rows of
     these faces, when ``face_ids`` is given: filtered in Arrow, before any row becomes Python)."""
+    wanted = None if face_ids is None else pa.array(sorted(face_ids), pa.string())
     out = []
     for f in table_files(output, table):
         t = read_columns(f, columns)
-        if face_ids is not None:
-            t = t.filter(pc.is_in(t.column("face_id"), value_set=pa.array(sorted(face_ids), pa.string())))
+        if wanted is not None:
+            t = t.filter(pc.is_in(t.column("face_id"), value_set=wanted))
         out += t.to_pylist()
     return out
 

@@ -185,7 +185,7 @@ def cluster(x: np.ndarray, idx: np.ndarray, dist: np.ndarray, settings: GroupSet
     del keys, first, ds, order
     limit = settings.merge_distance ** 2
     total = lambda r: sums[r] if r in sums else x[r].astype(np.float64)  # noqa: E731
-    # the edges as Python ints a slice at a time: whole lists of 12M edges would hold 0.9 GB
+    # the edges as Python ints a slice at a time: two whole lists peaked 0.5 GB higher at 1M faces
     step = 1 << 16
     edges = ((i, j) for s in range(0, len(a), step) for i, j in zip(a[s:s + step].tolist(), b[s:s + step].tolist()))
     for i, j in edges:

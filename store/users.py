@@ -24,6 +24,10 @@ from .sql import quoted
 # faces whose owner one update sets: with the B-tree on face_id, Lance looks up each face within a
 # 300 MB memory budget, which 950,000 faces at once (a first grouping of 1M) exceeded
 OWNERS_PER_UPDATE = 100_000
+# an update of at least this many faces brings the B-tree up to date after it (the rows it set move
+# to new fragments, which a later update would otherwise join in full); that costs 0.36 s at 1M
+# faces, so smaller updates (AssociateFaces: up to 100) leave their rows to the next refresh
+REFRESH_AFTER_OWNERS = 10_000
 
 _LOCKS: defaultdict = defaultdict(threading.RLock)  # (store, collection) -> lock
 
@@ -109,7 +113,8 @@ class UserStore:
                                "user_id": pa.array(users[s:s + OWNERS_PER_UPDATE], pa.string())})
             table = self.faces()
             table.merge_insert("face_id").when_matched_update_all().execute(update)
-            self.store.index_new_face_ids(table)  # updated rows move: index them, or the next update joins them all
+            if update.num_rows >= REFRESH_AFTER_OWNERS:
+                self.store.index_new_face_ids(table)
 
     def refresh(self, user_ids: set[str]) -> None:
         """Recount the faces and recompute the match vector (the mean descriptor) of these users."""
