@@ -11,8 +11,9 @@ person holds 5% of all faces. For each size: the faces are written to a LanceDB 
 indexed as bulk indexing leaves them (its ANN index and the B-tree on face_id),
 then in a fresh process ``facelake group`` runs (time and peak memory of that process), then
 ``--add`` faces (half of existing persons, half of new ones) are added and grouped
-incrementally (time). Accuracy against the synthetic truth: pairwise precision and recall,
-BCubed F.
+incrementally (time; then whether each copy of an existing face joined that face's person,
+the new persons' pairwise precision and recall, and a rerun with nothing new, which must change
+nothing). Accuracy against the synthetic truth: pairwise precision and recall, BCubed F.
 """
 
 from __future__ import annotations
@@ -106,14 +107,30 @@ def child(step: str, store_uri: str, n: int, add: int) -> None:
         np.save(f"{store_uri}/ids.npy", np.array(ids))
     elif step == "add":
         rng = np.random.default_rng(1)
-        old = x[rng.choice(len(x), add // 2, replace=False)] + rng.normal(0, WITHIN / np.sqrt(2 * DIM), (add // 2, DIM))
-        fresh, _ = synthetic(add - add // 2, seed=7)
-        write_faces(store, "lib", np.vstack([old, fresh]).astype(np.float32))
+        source = rng.choice(len(x), add // 2, replace=False)
+        old = x[source] + rng.normal(0, WITHIN / np.sqrt(2 * DIM), (add // 2, DIM))
+        fresh, fresh_truth = synthetic(add - add // 2, seed=7)
+        added = write_faces(store, "lib", np.vstack([old, fresh]).astype(np.float32))
         store.ensure_index("lib")  # as bulk indexing does after adding faces (not timed: indexing's work)
         del x
         t = time.time()
         grouped = group(store, "lib", GroupSettings())
         out = {"seconds": time.time() - t, **{k: grouped.summary[k] for k in ("persons", "faces_changed")}}
+        # the added faces: a copy of a face should join that face's person; new persons' faces
+        # should group among themselves and with no one else
+        ids = np.load(f"{store_uri}/ids.npy")
+        by_id = dict(zip(*store.columns("lib", ["face_id", "user_id"]).to_pydict().values()))
+        pairs = [(by_id[ids[s]], by_id[f]) for s, f in zip(source, added)]
+        out["copies_joined"] = sum(a is not None and a == b for a, b in pairs) / len(pairs)
+        names = {u: i for i, u in enumerate(sorted({u for u in by_id.values() if u}))}
+        pred = np.array([names.get(by_id[f], -1) for f in added[len(source):]])
+        scores = pair_scores(pred, fresh_truth)
+        out["new_precision"], out["new_recall"] = scores["precision"], scores["recall"]
+        before = {by_id[f] for f in ids} - {None}
+        out["new_with_old"] = int(sum(1 for f in added[len(source):] if by_id[f] in before))
+        t = time.time()
+        again = group(store, "lib", GroupSettings())  # nothing new: nothing may change
+        out["rerun_seconds"], out["rerun_changed"] = time.time() - t, again.summary["faces_changed"]
     elif step == "score":
         ids = np.load(f"{store_uri}/ids.npy")
         owners = store.table("lib").to_arrow().select(["face_id", "user_id"]).to_pydict()
@@ -136,8 +153,9 @@ def main() -> None:
         return child(step, uri, int(n), int(add))
     print(f"# facelake group on synthetic persons ({machine()})\n")
     print("| faces | group s | peak RSS MB | persons | pairwise precision | pairwise recall | BCubed F | "
-          f"+{args.add} faces s | faces changed |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"+{args.add} faces s | faces changed | copies joined their face's person | new persons P / R | "
+          "new faces put with an old person | rerun s | rerun changed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.faces:
         uri = tempfile.mkdtemp(prefix="facelake-persons-")
 
@@ -151,7 +169,9 @@ def main() -> None:
         s = step("score")
         a = step("add")
         print(f"| {n:,} | {g['seconds']:.1f} | {g['peak_rss_mb']:.0f} | {g['persons']:,} | {s['precision']:.4f} | "
-              f"{s['recall']:.4f} | {s['bcubed_f']:.4f} | {a['seconds']:.1f} | {a['faces_changed']} |", flush=True)
+              f"{s['recall']:.4f} | {s['bcubed_f']:.4f} | {a['seconds']:.1f} | {a['faces_changed']} | "
+              f"{a['copies_joined']:.3f} | {a['new_precision']:.3f} / {a['new_recall']:.3f} | {a['new_with_old']} | "
+              f"{a['rerun_seconds']:.1f} | {a['rerun_changed']} |", flush=True)
 
 
 if __name__ == "__main__":

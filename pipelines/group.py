@@ -8,9 +8,11 @@ Persons are users whose origin is "auto", with ids PREFIX + a six-digit number. 
 disassociated) and every face of a user made by hand (CreateUser): no run, ``--rebuild``
 included, changes them. What it would change there is written as suggestions instead.
 
-A run without ``--rebuild`` is incremental: existing persons keep their faces, and only faces
-belonging to no one are grouped, joining an existing person when their group's centroid comes
-close enough or forming new persons. ``--rebuild`` regroups every automatic face; a new group
+A run without ``--rebuild`` is incremental: existing persons keep their faces, and only new
+faces (belonging to no one, and not left unassigned by an earlier run: the store keeps that
+list) are grouped, with their nearest neighbours found exactly among all faces: they join an
+existing person when their group's centroid comes close enough, pair with faces left
+unassigned, or form new persons. No other face changes. ``--rebuild`` regroups every automatic face; a new group
 keeps the id of the old person it shares most faces with.
 
 OUT (optional) gets ``persons/persons.parquet`` (user_id, origin, face_count,
@@ -31,13 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from facelake.models.grouping import GroupSettings, cluster, knn_graph
+from facelake.models.grouping import GroupSettings, cluster, exact_neighbours, knn_graph
 from facelake.schemas.rekognition import distance_for_similarity, similarity
 from facelake.schemas.tables import CAPTURED_AT
 from facelake.store.collections import CollectionStore
 from facelake.store.tables import join, replace_parquet
-from facelake.store.users import user_means
 
 PERSONS = pa.schema([
     ("user_id", pa.string()), ("origin", pa.string()), ("face_count", pa.int32()),
@@ -77,80 +79,132 @@ class Grouped:
     summary: dict  # what the run did, printed as JSON
     tables: dict[str, pa.Table]  # persons and suggestions, for OUT
     faces: pa.Table  # the collection's faces (FACE_COLUMNS) ...
-    members: dict[str, list[int]]  # ... and, per user after the run, the rows of its faces
+    members: dict[str, np.ndarray]  # ... and, per user after the run, the rows of its faces
+
+
+# an incremental run compares its new faces with every face exactly while that costs at most this
+# many distances (4,000 new faces at 1M); more new faces go through the partitioned graph
+EXACT_PAIRS = 4_000_000_000
 
 
 def group(store: CollectionStore, collection_id: str, settings: GroupSettings, prefix: str = "person-",
           rebuild: bool = False) -> Grouped:
-    """Group the collection's faces and store the persons."""
+    """Group the collection's faces and store the persons.
+
+    The faces grouped are the queries: on ``--rebuild`` (or the first run) every face not held by
+    hand, otherwise the new ones: belonging to no one and not left unassigned by the last run.
+    They are grouped together with their neighbours (existing persons as fixed groups, faces left
+    unassigned as free ones); no other face is read beyond its vector and owner."""
     started = time.time()
     users = store.users(collection_id)
     faces, x = store.faces_and_vectors(collection_id, FACE_COLUMNS)
-    ids = faces.column("face_id").to_numpy(zero_copy_only=False)
-    owner = faces.column("user_id").to_numpy(zero_copy_only=False)
-    known = users.all(["user_id", "origin", "face_count"]).to_pydict()
-    origin = dict(zip(known["user_id"], known["origin"]))
-    stored = dict(zip(known["user_id"], known["face_count"]))
-    edited = set(users.edits().column("face_id").to_pylist())
-    by_hand = np.array([(f in edited) or (u is not None and origin.get(u) != "auto") for f, u in zip(ids, owner)],
-                       bool)
-    free = np.flatnonzero(~by_hand)  # the faces this run may group
+    face_ids, user_ids = faces.column("face_id"), faces.column("user_id")
+    owner = user_ids.to_numpy(zero_copy_only=False)
+    known = users.all(["user_id", "origin", "face_count", "vector"])
+    origin = dict(zip(known.column("user_id").to_pylist(), known.column("origin").to_pylist()))
+    stored = dict(zip(known.column("user_id").to_pylist(), known.column("face_count").to_pylist()))
+    hand_users = pa.array([u for u, o in origin.items() if o != "auto"], pa.string())
+    by_hand = pc.or_(pc.is_in(face_ids, value_set=users.edits().column("face_id").combine_chunks()),
+                     pc.is_in(user_ids, value_set=hand_users)).to_numpy(zero_copy_only=False)
+    free = ~by_hand  # the faces this run may group
+    owned = user_ids.is_valid().to_numpy(zero_copy_only=False)
 
-    # existing persons as fixed groups (incremental), or nothing fixed (rebuild)
-    free_ids, free_owner = ids[free], owner[free]
-    persons = sorted({u for u in free_owner if u is not None})
+    seen = None if rebuild else users.unassigned()
+    fresh = free & ~owned
+    if seen is not None:
+        fresh &= ~pc.is_in(face_ids, value_set=seen).to_numpy(zero_copy_only=False)
+    whole = rebuild or not (free & owned).any()  # nothing to keep fixed: every free face is grouped
+    queries = np.flatnonzero(free if whole else fresh)
+    idx, dist = neighbours(x, queries, free, whole, settings)
+    # the graph of the queries and their neighbours
+    nodes = queries if whole else np.union1d(queries, idx[idx >= 0])
+    local = np.full((len(nodes), settings.neighbours), -1, np.int32)
+    local_dist = np.full((len(nodes), settings.neighbours), np.inf, np.float32)
+    at = np.searchsorted(nodes, queries)
+    local[at], local_dist[at] = np.where(idx >= 0, np.searchsorted(nodes, idx), -1), dist
+    del idx, dist
+    node_owner = owner[nodes]
+    persons = sorted({u for u in node_owner if u is not None})
     number = {u: i for i, u in enumerate(persons)}
-    fixed = np.array([-1 if rebuild or u is None else number[u] for u in free_owner], np.int64)
-    xs = x if len(free) == len(x) else x[free]
-    if rebuild or not (fixed >= 0).any():
-        idx, dist = knn_graph(xs, settings.neighbours, settings.cell_size, settings.probe)
-    else:  # only the faces belonging to no one need neighbours
-        todo = np.flatnonzero(fixed < 0)
-        idx = np.full((len(xs), settings.neighbours), -1, np.int32)
-        dist = np.full((len(xs), settings.neighbours), np.inf, np.float32)
-        near, d = knn_graph(xs, settings.neighbours, settings.cell_size, settings.probe, queries=xs[todo])
-        d[near == todo[:, None]] = np.inf  # a face is not its own neighbour
-        near[near == todo[:, None]] = -1
-        idx[todo], dist[todo] = near, d
-    labels = cluster(xs, idx, dist, settings, fixed=None if rebuild else fixed)
-    del idx, dist, xs
-    new_owner = name_groups(labels, free_owner, persons, prefix, rebuild, set(origin))
+    fixed = None if rebuild else np.array([-1 if u is None else number[u] for u in node_owner], np.int64)
+    labels = (cluster(x if len(nodes) == len(x) else x[nodes], local, local_dist, settings, fixed=fixed) if len(nodes)
+              else np.empty(0, np.int64))
+    del local, local_dist
+    new_owner = name_groups(labels, node_owner, persons, prefix, rebuild, set(origin))
 
-    moved = np.flatnonzero(new_owner != free_owner)
-    changed = dict(zip(free_ids[moved].tolist(), new_owner[moved].tolist()))
+    moved = np.flatnonzero(new_owner != node_owner)
+    changed = dict(zip(face_ids.take(nodes[moved]).to_pylist(), new_owner[moved].tolist()))
     made = sorted({u for u in new_owner if u is not None} - set(origin))
     all_owner = owner.copy()
-    all_owner[free] = new_owner
-    stats = user_means(all_owner, x)
+    all_owner[nodes] = new_owner
+    members = members_by_user(all_owner)
     # persons left without faces go; persons whose stored count is not their count are recounted
-    # (both also mend what a run killed between its writes left)
-    gone = sorted(u for u, o in origin.items() if o == "auto" and u not in stats)
-    touched = {u for u in stats if origin.get(u, "auto") == "auto" and stored.get(u) != stats[u][0]}
-    touched |= set(made) | {u for u in changed.values() if u} | {u for u in free_owner[moved] if u is not None}
+    # (both also mend what a run killed between its writes left); only the touched get a new mean
+    gone = sorted(u for u, o in origin.items() if o == "auto" and u not in members)
+    touched = {u for u, rows in members.items() if origin.get(u, "auto") == "auto" and stored.get(u) != len(rows)}
+    touched |= set(made) | {u for u in changed.values() if u} | {u for u in node_owner[moved] if u is not None}
     touched -= set(gone)
+    stats = {u: (len(members[u]), x[members[u]].mean(0, dtype=np.float64).astype(np.float32).tolist())
+             for u in touched}
     with users.lock:
         if made:
             users.create([{"user_id": u, "origin": "auto"} for u in made])
         users.set_owners(changed)
         if gone:
             users.delete(gone)
-        users.set_stats({u: stats.get(u, (0, None)) for u in touched})
+        users.set_stats(stats)
+        users.set_unassigned(face_ids.filter(pa.array(free & no_one(all_owner))))
 
     origin.update((u, "auto") for u in made)
-    members: dict[str, list[int]] = {}  # user -> indices of its faces
-    for i, u in enumerate(all_owner):
-        if u is not None:
-            members.setdefault(u, []).append(i)
-    tables = {"persons": persons_table(ids, faces.column("image_id").to_numpy(zero_copy_only=False),
-                                       faces.column("captured_at"), members, x, origin, stats),
-              "suggestions": suggestions(x, members, origin, stats, settings)}
-    assigned = int(sum(1 for u in new_owner if u is not None))
-    summary = {"collection": collection_id, "faces": len(ids), "hand_faces": int(by_hand.sum()),
-               "grouped_faces": assigned, "unassigned_faces": len(free) - assigned,
-               "persons": len({u for u in new_owner if u is not None}), "persons_made": len(made),
-               "persons_removed": len(gone), "faces_changed": len(changed), "rebuild": rebuild,
-               "seconds": round(time.time() - started, 2)}
+    means = {u: np.asarray(v, np.float32) for u, v in zip(known.column("user_id").to_pylist(),
+                                                         known.column("vector").to_pylist()) if v is not None}
+    means.update((u, np.asarray(v, np.float32)) for u, (_, v) in stats.items())
+    tables = {"persons": persons_table(face_ids, faces.column("image_id"), faces.column("captured_at"), members,
+                                       x, origin, means),
+              "suggestions": suggestions(x, members, origin, means, settings)}
+    grouped_faces = int(sum(len(rows) for u, rows in members.items() if origin.get(u) == "auto"))
+    summary = {"collection": collection_id, "faces": len(x), "hand_faces": int(by_hand.sum()),
+               "grouped_faces": grouped_faces, "unassigned_faces": int(free.sum()) - grouped_faces,
+               "persons": sum(1 for u in members if origin.get(u) == "auto"), "persons_made": len(made),
+               "persons_removed": len(gone), "faces_changed": len(changed), "faces_grouped_now": len(nodes),
+               "rebuild": rebuild, "seconds": round(time.time() - started, 2)}
     return Grouped(summary, tables, faces, members)
+
+
+def no_one(owner: np.ndarray) -> np.ndarray:
+    return np.fromiter((u is None for u in owner), bool, len(owner))
+
+
+def neighbours(x: np.ndarray, queries: np.ndarray, free: np.ndarray, whole: bool,
+               settings: GroupSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's rows for ``queries`` (indices into x): their nearest free faces (indices into
+    x, -1 for none) and distances. Few queries: exact products over every face; many (a whole
+    regrouping): the partitioned graph over the free faces."""
+    k = settings.neighbours
+    if len(queries) * len(x) <= EXACT_PAIRS:
+        return exact_neighbours(x, queries, k, settings.edge_distance, None if free.all() else free)
+    rows = np.flatnonzero(free)
+    xs = x if len(rows) == len(x) else x[rows]
+    if whole:  # the queries are every free face
+        near, d = knn_graph(xs, k, settings.cell_size, settings.probe)
+    else:
+        at = np.searchsorted(rows, queries)
+        near, d = knn_graph(xs, k, settings.cell_size, settings.probe, queries=xs[at])
+        self_hit = near == at[:, None]  # a face is not its own neighbour
+        near[self_hit], d[self_hit] = -1, np.inf
+    del xs
+    return np.where(near >= 0, rows[np.maximum(near, 0)], -1).astype(np.int32), d
+
+
+def members_by_user(owner: np.ndarray) -> dict[str, np.ndarray]:
+    """user -> the rows of its faces, in order, from each face's user (None: no one's)."""
+    codes = pa.array(owner, pa.string()).dictionary_encode()
+    keys = codes.indices.fill_null(-1).to_numpy()
+    rows = np.flatnonzero(keys >= 0)
+    rows = rows[np.argsort(keys[rows], kind="stable")]
+    starts = np.flatnonzero(np.r_[True, np.diff(keys[rows]) != 0]) if len(rows) else np.empty(0, np.int64)
+    names = codes.dictionary.to_pylist()
+    return {names[keys[rows[s]]]: part for s, part in zip(starts, np.split(rows, starts[1:]))}
 
 
 def name_groups(labels: np.ndarray, old: np.ndarray, persons: list[str], prefix: str, rebuild: bool,
@@ -186,34 +240,38 @@ def name_groups(labels: np.ndarray, old: np.ndarray, persons: list[str], prefix:
     return out
 
 
-def persons_table(ids, image_ids, captured_at: pa.ChunkedArray, members, x, origin, stats) -> pa.Table:
+def persons_table(ids: pa.ChunkedArray, image_ids: pa.ChunkedArray, captured_at: pa.ChunkedArray, members, x,
+                  origin, means) -> pa.Table:
     """A row per user with faces; its representative face is the one nearest its mean; first and
     last seen: the earliest and latest capture times of its faces."""
     dated = captured_at.is_valid().to_numpy(zero_copy_only=False)
     ms = captured_at.cast(pa.int64()).fill_null(0).to_numpy()
-    rows = []
+    image = image_ids.combine_chunks().dictionary_encode().indices.fill_null(-1).to_numpy()
+    rows, representative = [], []
     for user, faces in members.items():
-        d = np.linalg.norm(x[faces] - np.asarray(stats[user][1]), axis=1)
+        mean = means[user] if user in means else x[faces].mean(0)
+        representative.append(faces[int(np.linalg.norm(x[faces] - mean, axis=1).argmin())])
         when = ms[faces][dated[faces]]
         rows.append({"user_id": user, "origin": origin[user], "face_count": len(faces),
-                     "representative_face_id": ids[faces[int(d.argmin())]],
-                     "image_count": len(set(image_ids[faces])),
+                     "image_count": len(np.unique(image[faces])),
                      "first_seen": int(when.min()) if len(when) else None,
                      "last_seen": int(when.max()) if len(when) else None})
+    for row, face in zip(rows, ids.take(pa.array(representative, pa.int64())).to_pylist()):
+        row["representative_face_id"] = face
     rows.sort(key=lambda r: (-r["face_count"], r["user_id"]))
     return pa.Table.from_pylist(rows, schema=PERSONS)
 
 
-def suggestions(x, members, origin, stats, settings: GroupSettings) -> pa.Table:
+def suggestions(x, members, origin, means, settings: GroupSettings) -> pa.Table:
     """What grouping would change about users made by hand: a hand user and another user whose
     means are close enough to merge; a hand user whose faces fall into several groups."""
     names = sorted(members)
     hand = [i for i, u in enumerate(names) if origin.get(u) != "auto"]
     rows = []
     if hand:
-        means = np.asarray([stats[u][1] for u in names], np.float32)
+        centres = np.asarray([means[u] if u in means else x[members[u]].mean(0) for u in names], np.float32)
     for i in hand:
-        d = np.linalg.norm(means - means[i], axis=1)
+        d = np.linalg.norm(centres - centres[i], axis=1)
         for j in np.flatnonzero(d <= settings.merge_distance):
             if j != i and not (j in hand and j < i):
                 rows.append({"kind": "merge", "user_id": names[i], "other_user_id": names[j],

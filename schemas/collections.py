@@ -42,6 +42,10 @@ USER_EDITS = pa.schema([
     ("at", pa.timestamp("ms", tz="UTC")),
 ])
 
+# the faces the last ``facelake group`` run left to no one (Rekognition's anonymous user): the
+# next incremental run groups only faces that are neither owned nor listed here (new faces)
+UNASSIGNED = pa.schema([("face_id", pa.string())])
+
 # answers to requests that carried a ClientRequestToken, so a repeated request is answered the same
 REQUESTS = pa.schema([
     ("key", pa.string()),  # operation, collection and token

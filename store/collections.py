@@ -175,7 +175,7 @@ class CollectionStore:
         self._current.discard(table_name(collection_id))
         meta = self._meta()
         meta.delete(f"collection_id = {quoted([collection_id])}")
-        self._purge(meta)
+        self.purge(meta)
 
     def users(self, collection_id: str) -> UserStore:
         return UserStore(self, collection_id)
@@ -201,7 +201,7 @@ class CollectionStore:
         table = self.open_if_there(REQUESTS_TABLE)
         if table is not None:
             table.delete(f"at < timestamp '{self._token_cutoff():%Y-%m-%d %H:%M:%S}'")
-            self._purge(table)
+            self.purge(table)
 
     @staticmethod
     def _token_cutoff() -> dt.datetime:
@@ -302,7 +302,8 @@ class CollectionStore:
         if found:
             table = self.table(collection_id)
             table.delete(f"face_id IN ({quoted(found)})")
-            self._purge(table)
+            self.purge(table)
+            self.users(collection_id).forget_unassigned(found)  # indexed again, they are new faces
         return found
 
     def nearest(self, collection_id: str, vector: np.ndarray, k: int, max_distance: float,
@@ -344,7 +345,7 @@ class CollectionStore:
             table.to_lance().optimize.optimize_indices(index_names=names)
 
     @staticmethod
-    def _purge(table) -> None:
+    def purge(table) -> None:
         """Rewrite data files without deleted rows and drop every older version."""
         dataset = table.to_lance()  # lance's own API: lancedb's optimize() keeps files under 10% deleted
         dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)

@@ -2,7 +2,8 @@
 faces' descriptors as its match vector), the faces table's ``user_id`` column (the one record
 of which face belongs to whom) and a table of the changes made by hand.
 
-Table names derive from the collection id with a prefix no collection table has ("__u", "__e"),
+Also the faces the last grouping run left to no one ("__a"), so the next run knows which are new.
+Table names derive from the collection id with a prefix no collection table has ("__u", "__e", "__a"),
 so no collection id can collide with them.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from facelake.models.grouping import means_by_label
-from facelake.schemas.collections import USER_EDITS, USERS
+from facelake.schemas.collections import UNASSIGNED, USER_EDITS, USERS
 
 from .sql import quoted
 
@@ -37,7 +38,7 @@ def _now() -> dt.datetime:
 
 
 def derived_name(prefix: str, collection_id: str) -> str:
-    """The name of one of a collection's own tables ("__u": users, "__e": hand edits)."""
+    """The name of one of a collection's own tables ("__u": users, "__e": hand edits, "__a": left unassigned)."""
     return prefix + hashlib.sha256(collection_id.encode()).hexdigest()[:40]
 
 
@@ -48,6 +49,7 @@ class UserStore:
     def __init__(self, store, collection_id: str):
         self.store, self.collection_id = store, collection_id
         self.users_name, self.edits_name = derived_name("__u", collection_id), derived_name("__e", collection_id)
+        self.unassigned_name = derived_name("__a", collection_id)
         self.lock = _LOCKS[(store.uri, collection_id)]
 
     # --- tables --------------------------------------------------------------------------------
@@ -58,7 +60,7 @@ class UserStore:
         return self.store.table(self.collection_id)
 
     def drop(self) -> None:
-        for name in (self.users_name, self.edits_name):
+        for name in (self.users_name, self.edits_name, self.unassigned_name):
             if self.store.open_if_there(name) is not None:
                 self.store.db.drop_table(name)
 
@@ -149,6 +151,26 @@ class UserStore:
             if row["user_id"] != exclude and d <= max_distance:
                 out.append((row, d))
         return out[:k]
+
+    # --- what grouping left to no one ------------------------------------------------------------
+    def unassigned(self) -> pa.Array | None:
+        """The faces the last grouping run left to no one; None if no run recorded them."""
+        table = self.store.open_if_there(self.unassigned_name)
+        return None if table is None else table.to_lance().to_table(columns=["face_id"]).column(0).combine_chunks()
+
+    def set_unassigned(self, face_ids: pa.Array) -> None:
+        data = pa.table([face_ids], schema=UNASSIGNED)
+        table = self.store.open_if_there(self.unassigned_name)
+        if table is None:
+            self.store.db.create_table(self.unassigned_name, data)
+        else:
+            table.add(data, mode="overwrite")
+            self.store.purge(table)
+
+    def forget_unassigned(self, face_ids: list[str]) -> None:
+        table = self.store.open_if_there(self.unassigned_name)
+        if table is not None and face_ids:
+            table.delete(f"face_id IN ({quoted(face_ids)})")
 
     # --- hand edits ----------------------------------------------------------------------------
     def record_edits(self, face_ids: list[str], user_id: str, action: str) -> None:

@@ -92,6 +92,35 @@ def test_grouping_is_incremental_and_never_undoes_hand_corrections(tmp_path):
     assert set(users) == set(person) | {"alice", "person-000006"}
 
 
+def test_an_incremental_run_groups_only_new_faces_and_their_neighbours(tmp_path):
+    """Faces a run left unassigned are recorded; the next run groups only new faces (with the
+    neighbours it finds among all faces) and leaves every other face as it was."""
+    uri = str(tmp_path / "store")
+    client = facelake.client(store=uri)
+    client.create_collection(CollectionId="lib")
+    store, rng = CollectionStore(uri), np.random.default_rng(4)
+    centres = rng.normal(0, 0.07, (4, 128))
+    add_faces(store, "lib", centres[0], 8, rng)
+    lone, far = add_faces(store, "lib", centres[1], 1, rng), add_faces(store, "lib", centres[2], 1, rng)
+    first = run(uri)
+    assert (first["persons"], first["unassigned_faces"]) == (1, 2)
+    assert sorted(store.users("lib").unassigned().to_pylist()) == sorted(lone + far)
+
+    mate = add_faces(store, "lib", centres[1], 1, rng)  # a second photo of the lone face's person
+    newcomers = add_faces(store, "lib", centres[3], 3, rng)
+    second = run(uri)
+    owner = owners(client, "lib")
+    assert owner[lone[0]] == owner[mate[0]] == "person-000002"  # the new face paired with its neighbour
+    assert {owner[f] for f in newcomers} == {"person-000003"} and owner[far[0]] is None
+    assert second["faces_changed"] == 5 and second["faces_grouped_now"] == 5  # the 4 new faces and the lone one
+    assert store.users("lib").unassigned().to_pylist() == far
+
+    third = run(uri)  # nothing new: nothing is looked at again
+    assert third["faces_changed"] == 0 and third["faces_grouped_now"] == 0 and owners(client, "lib") == owner
+    client.delete_faces(CollectionId="lib", FaceIds=far)  # indexed again, it would be a new face
+    assert store.users("lib").unassigned().to_pylist() == []
+
+
 def test_look_alikes_are_not_chained_into_one_person(tmp_path):
     """A chain of faces, each close to the next, from one person's cloud to another's: single
     link joins them (each step is under 0.6); centroid linkage keeps two persons."""
