@@ -9,7 +9,8 @@ densest core.
 
 The graph: an inverted-file partition of the descriptors (k-means cells); the faces of a cell
 are compared exactly with those of the ``probe`` cells nearest to it, by blocked matrix
-products, so the work grows with N x (faces per cell) instead of N squared.
+products, so the work grows with N x (faces per cell) instead of N squared. Each cell's part is
+independent of the others': ``facelake group`` computes them in parallel on Beam.
 """
 
 from __future__ import annotations
@@ -87,51 +88,89 @@ def split_large_cells(x: np.ndarray, centres: np.ndarray, cell: np.ndarray,
     return (np.vstack([centres, np.asarray(extra, np.float32)]) if extra else centres), cell
 
 
-def knn_graph(x: np.ndarray, k: int, cell_size: int = 256, probe: int = 8,
-              queries: np.ndarray | None = None, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """For each face of ``queries`` (default: every face of ``x``, itself left out), the indices
-    into ``x`` (int32) and the distances of its ``k`` nearest faces (-1 / inf where fewer exist).
+@dataclass(frozen=True)
+class Partition:
+    """The graph's cells: the faces of cell c are ``order[bounds[c]:bounds[c + 1]]`` (rows of x);
+    they are compared with the faces of the cells ``candidates(c)``."""
+    order: np.ndarray  # int64, the rows of x by cell
+    bounds: np.ndarray  # int64, cells + 1
+    near: np.ndarray  # int64 (cells, probe): the cells whose centres lie nearest each cell's
 
-    The faces of one cell are compared, ``block`` at a time, with the faces of the ``probe``
-    cells whose centres lie nearest that cell's centre (the cell itself first)."""
-    x = np.ascontiguousarray(x, np.float32)
-    own = queries is None
-    q = x if own else np.ascontiguousarray(queries, np.float32)
-    idx = np.full((len(q), k), -1, np.int32)
-    dist = np.full((len(q), k), np.inf, np.float32)
-    if not len(x) or not len(q):
-        return idx, dist
+    @property
+    def cells(self) -> int:
+        return len(self.bounds) - 1
+
+    def candidates(self, c: int) -> list[int]:
+        """The cells cell c's faces are compared with, c itself first."""
+        return [c] + [int(p) for p in self.near[c] if p != c]
+
+
+def partition(x: np.ndarray, cell_size: int = 256, probe: int = 8) -> Partition:
+    """k-means cells of about ``cell_size`` faces (large ones split), each with its ``probe``
+    nearest cells."""
     cells = max(1, len(x) // cell_size)
     centres = kmeans(x, cells) if cells > 1 else x.mean(0, keepdims=True)
     x_cell = nearest_centre(x, centres)
     centres, x_cell = split_large_cells(x, centres, x_cell, cell_size)
     cells = len(centres)
     probe = min(probe, cells)
-    q_cell = None if own else nearest_centre(q, centres)
     order = np.argsort(x_cell, kind="stable")
     bounds = np.searchsorted(x_cell[order], np.arange(cells + 1))
-    members = [order[bounds[c]:bounds[c + 1]] for c in range(cells)]
-    near_cells = nearest_centre(centres, centres, top=probe) if probe > 1 else np.arange(cells)[:, None]
-    xn = _sq_norms(x)
-    for c in range(cells):
-        rows_all = members[c] if own else np.flatnonzero(q_cell == c)
-        if not len(rows_all):
-            continue
-        # the cell's own faces first, so a face's own column is its position among them
-        cand = np.concatenate([members[c]] + [members[p] for p in near_cells[c] if p != c])
-        xc, xcn = x[cand], xn[cand]
-        kk = min(k, len(cand))
-        for s in range(0, len(rows_all), block):
-            rows = rows_all[s:s + block]
-            d2 = xcn[None, :] - 2 * (q[rows] @ xc.T) + _sq_norms(q[rows])[:, None]
-            if own:
-                d2[np.arange(len(rows)), s + np.arange(len(rows))] = np.inf
-            part = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < len(cand) else np.tile(np.arange(kk), (len(rows), 1))
-            pd = np.take_along_axis(d2, part, 1)
-            o = np.argsort(pd, axis=1)
-            idx[rows, :kk] = cand[np.take_along_axis(part, o, 1)]
-            dist[rows, :kk] = np.sqrt(np.maximum(np.take_along_axis(pd, o, 1), 0))
+    near = nearest_centre(centres, centres, top=probe) if probe > 1 else np.arange(cells)[:, None]
+    return Partition(order, bounds, near)
+
+
+def cell_neighbours(q: np.ndarray, own: np.ndarray, cand: np.ndarray, k: int,
+                    block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """For each query vector of ``q``, the positions in ``cand`` (int32) and the distances of its
+    ``k`` nearest candidates (-1 / inf where fewer); ``own[i]`` is query i's own position in
+    ``cand`` (left out), -1 for none."""
+    idx = np.full((len(q), k), -1, np.int32)
+    dist = np.full((len(q), k), np.inf, np.float32)
+    kk = min(k, len(cand))
+    if not len(q) or not kk:
+        return idx, dist
+    cn = _sq_norms(cand)
+    for s in range(0, len(q), block):
+        qb, ob = q[s:s + block], own[s:s + block]
+        d2 = cn[None, :] - 2 * (qb @ cand.T) + _sq_norms(qb)[:, None]
+        mine = ob >= 0
+        d2[np.flatnonzero(mine), ob[mine]] = np.inf
+        part = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < len(cand) else np.tile(np.arange(kk), (len(qb), 1))
+        pd = np.take_along_axis(d2, part, 1)
+        o = np.argsort(pd, axis=1)
+        idx[s:s + block, :kk] = np.take_along_axis(part, o, 1)
+        dist[s:s + block, :kk] = np.sqrt(np.maximum(np.take_along_axis(pd, o, 1), 0))
     idx[~np.isfinite(dist)] = -1
+    return idx, dist
+
+
+def knn_graph(x: np.ndarray, k: int, cell_size: int = 256, probe: int = 8,
+              queries: np.ndarray | None = None, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """For each face of ``queries`` (indices into x; default every face), the indices into ``x``
+    (int32) and the distances of its ``k`` nearest other faces (-1 / inf where fewer exist),
+    compared with the faces of its cell and the cell's nearest cells (``partition``). Here in
+    this process; ``facelake group`` does the same cell by cell on Beam (transforms/grouping.py)."""
+    x = np.ascontiguousarray(x, np.float32)
+    rows = np.arange(len(x)) if queries is None else np.asarray(queries, np.int64)
+    idx = np.full((len(rows), k), -1, np.int32)
+    dist = np.full((len(rows), k), np.inf, np.float32)
+    if not len(x) or not len(rows):
+        return idx, dist
+    part = partition(x, cell_size, probe)
+    slot = np.full(len(x), -1, np.int64)  # a query's row in the result
+    slot[rows] = np.arange(len(rows))
+    for c in range(part.cells):
+        members = part.order[part.bounds[c]:part.bounds[c + 1]]
+        want = slot[members] >= 0
+        if not want.any():
+            continue
+        cand = np.concatenate([part.order[part.bounds[p]:part.bounds[p + 1]] for p in part.candidates(c)])
+        mine = np.flatnonzero(want)
+        near, d = cell_neighbours(x[members[mine]], mine, x[cand], k, block)
+        at = slot[members[mine]]
+        idx[at] = np.where(near >= 0, cand[np.maximum(near, 0)], -1)
+        dist[at] = d
     return idx, dist
 
 

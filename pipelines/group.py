@@ -1,7 +1,7 @@
 """``facelake group``: every face of a collection grouped into persons (users made automatically).
 
     facelake group --collection ID [--store URI] [--output OUT] [--min-faces 2] [--threshold 93]
-                   [--prefix person-] [--rebuild] [--sheet persons.jpg]
+                   [--prefix person-] [--rebuild] [--sheet persons.jpg] [--workers N] [beam options]
 
 Persons are users whose origin is "auto", with ids PREFIX + a six-digit number. The grouping
 (models/grouping.py) leaves alone every face a person touched by hand (associated or
@@ -12,8 +12,13 @@ A run without ``--rebuild`` is incremental: existing persons keep their faces, a
 faces (belonging to no one, and not left unassigned by an earlier run: the store keeps that
 list) are grouped, with their nearest neighbours found exactly among all faces: they join an
 existing person when their group's centroid comes close enough, pair with faces left
-unassigned, or form new persons. No other face changes. ``--rebuild`` regroups every automatic face; a new group
-keeps the id of the old person it shares most faces with.
+unassigned, or form new persons. No other face changes. ``--rebuild`` regroups every automatic
+face; a new group keeps the id of the old person it shares most faces with.
+
+The graph of a whole regrouping (or of more new faces than the exact comparison takes in) is
+built on Beam, a batch of partition cells per element (transforms/grouping.py), on the runner
+the Beam options name (FnApiRunner with ``--workers`` threads by default); its scratch files
+lie under STORE/_scratch/ while the run lasts.
 
 OUT (optional) gets ``persons/persons.parquet`` (user_id, origin, face_count,
 representative_face_id, image_count, first_seen, last_seen: when its earliest and latest photos
@@ -31,15 +36,19 @@ import sys
 import time
 from dataclasses import dataclass
 
+import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from facelake.models.grouping import GroupSettings, cluster, exact_neighbours, knn_graph
+from facelake.models.grouping import GroupSettings, cluster, exact_neighbours, knn_graph, partition
 from facelake.schemas.rekognition import distance_for_similarity, similarity
 from facelake.schemas.tables import CAPTURED_AT
 from facelake.store.collections import CollectionStore
-from facelake.store.tables import join, replace_parquet
+from facelake.store.tables import join, remove, replace_parquet
+from facelake.transforms.grouping import CellNeighbours, drop_stale_scratch, read_graph, write_scratch
+
+from . import launcher
 
 PERSONS = pa.schema([
     ("user_id", pa.string()), ("origin", pa.string()), ("face_count", pa.int32()),
@@ -66,7 +75,9 @@ def parse_args(argv):
     ap.add_argument("--prefix", default="person-", help="ids of the persons made (default person-)")
     ap.add_argument("--rebuild", action="store_true", help="regroup every automatic face, not just new ones")
     ap.add_argument("--sheet", metavar="FILE.jpg", help="also write a contact sheet of the persons")
-    args = ap.parse_args(argv)
+    ap.add_argument("--workers", type=int, default=1, help="local Beam workers for the graph (default 1)")
+    args, beam_args = ap.parse_known_args(argv)
+    args.beam_args = beam_args
     if not re.fullmatch(r"[a-zA-Z0-9_.\-:]{1,100}", args.prefix):
         ap.error("--prefix: letters, digits and _.-: only (a user id's characters), at most 100")
     if args.min_faces < 1 or not 0 < args.threshold < 100:
@@ -88,7 +99,7 @@ EXACT_PAIRS = 4_000_000_000
 
 
 def group(store: CollectionStore, collection_id: str, settings: GroupSettings, prefix: str = "person-",
-          rebuild: bool = False) -> Grouped:
+          rebuild: bool = False, beam_args: list[str] | None = None, workers: int = 1) -> Grouped:
     """Group the collection's faces and store the persons.
 
     The faces grouped are the queries: on ``--rebuild`` (or the first run) every face not held by
@@ -115,7 +126,7 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
         fresh &= ~pc.is_in(face_ids, value_set=seen).to_numpy(zero_copy_only=False)
     whole = rebuild or not (free & owned).any()  # nothing to keep fixed: every free face is grouped
     queries = np.flatnonzero(free if whole else fresh)
-    idx, dist = neighbours(x, queries, free, whole, settings)
+    idx, dist = neighbours(x, queries, free, settings, Graph(store.uri, beam_args or [], workers))
     # the graph of the queries and their neighbours
     nodes = queries if whole else np.union1d(queries, idx[idx >= 0])
     local = np.full((len(nodes), settings.neighbours), -1, np.int32)
@@ -175,25 +186,50 @@ def no_one(owner: np.ndarray) -> np.ndarray:
     return np.fromiter((u is None for u in owner), bool, len(owner))
 
 
-def neighbours(x: np.ndarray, queries: np.ndarray, free: np.ndarray, whole: bool,
-               settings: GroupSettings) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class Graph:
+    """Where and how the partitioned graph is built: Beam's options, and the store it scratches in."""
+    store: str
+    beam_args: list[str]
+    workers: int = 1
+
+
+def neighbours(x: np.ndarray, queries: np.ndarray, free: np.ndarray, settings: GroupSettings,
+               graph: Graph) -> tuple[np.ndarray, np.ndarray]:
     """The graph's rows for ``queries`` (indices into x): their nearest free faces (indices into
-    x, -1 for none) and distances. Few queries: exact products over every face; many (a whole
-    regrouping): the partitioned graph over the free faces."""
+    x, -1 for none) and distances. Few queries: exact products over every face, here; many (a
+    whole regrouping): the partitioned graph over the free faces, on Beam."""
     k = settings.neighbours
     if len(queries) * len(x) <= EXACT_PAIRS:
         return exact_neighbours(x, queries, k, settings.edge_distance, None if free.all() else free)
     rows = np.flatnonzero(free)
     xs = x if len(rows) == len(x) else x[rows]
-    if whole:  # the queries are every free face
-        near, d = knn_graph(xs, k, settings.cell_size, settings.probe)
-    else:
-        at = np.searchsorted(rows, queries)
-        near, d = knn_graph(xs, k, settings.cell_size, settings.probe, queries=xs[at])
-        self_hit = near == at[:, None]  # a face is not its own neighbour
-        near[self_hit], d[self_hit] = -1, np.inf
+    at = np.searchsorted(rows, queries)  # the queries among the free faces
+    near, d = graph_on_beam(xs, at, settings, graph)
     del xs
     return np.where(near >= 0, rows[np.maximum(near, 0)], -1).astype(np.int32), d
+
+
+def graph_on_beam(x: np.ndarray, queries: np.ndarray, settings: GroupSettings,
+                  graph: Graph) -> tuple[np.ndarray, np.ndarray]:
+    """knn_graph's answer for ``queries`` (indices into x), the cells' products computed on Beam."""
+    options = launcher.pipeline_options(graph.beam_args, graph.workers)
+    launcher.check_endpoints(options)
+    part = partition(x, settings.cell_size, settings.probe)
+    is_query = np.zeros(len(x), bool)
+    is_query[queries] = True
+    drop_stale_scratch(join(graph.store, "_scratch"))
+    scratch = join(graph.store, "_scratch", f"group-{launcher.new_run_id()}")
+    try:
+        batches = write_scratch(scratch, x, part, is_query)
+        with beam.Pipeline(options=options) as p:
+            (p | "Batches" >> beam.Create(batches) | "Spread" >> beam.Reshuffle()
+             | "Neighbours" >> beam.ParDo(CellNeighbours(scratch, settings.neighbours)))
+        slot = np.full(len(x), -1, np.int64)
+        slot[queries] = np.arange(len(queries))
+        return read_graph(scratch, part, len(queries), slot, settings.neighbours)
+    finally:
+        remove(scratch)
 
 
 def members_by_user(owner: np.ndarray) -> dict[str, np.ndarray]:
@@ -330,7 +366,7 @@ def main(argv: list[str]) -> int:
         print(f"facelake group: collection {args.collection} does not exist in {store.uri}", file=sys.stderr)
         return 1
     settings = GroupSettings(merge_distance=distance_for_similarity(args.threshold), min_faces=args.min_faces)
-    grouped = group(store, args.collection, settings, args.prefix, args.rebuild)
+    grouped = group(store, args.collection, settings, args.prefix, args.rebuild, args.beam_args, args.workers)
     if args.output:
         for name, table in grouped.tables.items():
             replace_parquet(table, join(args.output, name, f"{name}.parquet"))

@@ -210,3 +210,54 @@ def test_a_collection_made_before_capture_times_gains_the_column(tmp_path):
     assert list(taken.values()) == [None] * 3
     match = client.search_faces(CollectionId="old", FaceId=added[0]["Face"]["FaceId"])
     assert match["SearchedFaceId"] == added[0]["Face"]["FaceId"]
+
+
+def test_the_partitioned_graph_on_beam_is_the_graph_made_here(tmp_path):
+    """Cell by cell on Beam (two local workers), the graph is the one knn_graph builds in this
+    process: the same neighbours and distances, for every face and for some of them."""
+    from facelake.models.grouping import knn_graph
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.07, (3000, 128)).astype(np.float32)
+    x[:1000] = x[1000:2000] + rng.normal(0, 0.01, (1000, 128)).astype(np.float32)  # near-copies
+    settings = group.GroupSettings(cell_size=64)
+    where = group.Graph(str(tmp_path / "store"), ["--direct_running_mode=multi_threading"], workers=2)
+    for queries in (np.arange(len(x)), np.sort(rng.choice(len(x), 700, replace=False))):
+        idx, dist = knn_graph(x, settings.neighbours, settings.cell_size, settings.probe, queries=queries)
+        beam_idx, beam_dist = group.graph_on_beam(x, queries, settings, where)
+        assert (beam_idx == idx).all() and np.allclose(beam_dist, dist)
+        assert (idx != queries[:, None]).all()  # no face is its own neighbour
+    assert not list((tmp_path / "store" / "_scratch").iterdir())  # the scratch files went
+
+
+def test_a_large_regrouping_on_an_s3_store_builds_its_graph_on_beam(s3_server, monkeypatch):
+    """With more faces than the exact comparison takes (here: any), `facelake group` builds the
+    graph on Beam, its scratch files on the store's S3 prefix, and groups as the exact path does."""
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="groups")
+    uri = "s3://groups/store"
+    client = facelake.client(store=uri)
+    client.create_collection(CollectionId="lib")
+    store, rng = CollectionStore(uri), np.random.default_rng(6)
+    people = [add_faces(store, "lib", centre, 40, rng) for centre in rng.normal(0, 0.07, (12, 128))]
+    monkeypatch.setattr(group, "EXACT_PAIRS", 0)
+    summary = group.group(store, "lib", group.GroupSettings(cell_size=64), beam_args=[], workers=2).summary
+    assert summary["persons"] == 12 and summary["grouped_faces"] == 480
+    owner = owners(client, "lib")
+    assert all(len({owner[f] for f in faces}) == 1 for faces in people)
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="groups").get("Contents", [])]
+    assert keys and not [k for k in keys if "_scratch" in k]
+
+
+def test_scratch_a_killed_run_left_goes_a_day_later(tmp_path):
+    import datetime as dt
+
+    from facelake.transforms.grouping import drop_stale_scratch
+
+    root = tmp_path / "_scratch"
+    for name in ("group-20261201T000000Z-aaaaaa", "group-20261203T120000Z-bbbbbb", "notes"):
+        (root / name).mkdir(parents=True)
+    now = dt.datetime(2026, 12, 3, 13, tzinfo=dt.timezone.utc)
+    assert drop_stale_scratch(str(root), now) == ["group-20261201T000000Z-aaaaaa"]
+    assert sorted(p.name for p in root.iterdir()) == ["group-20261203T120000Z-bbbbbb", "notes"]

@@ -307,11 +307,14 @@ def test_a_full_queue_answers_throttling_which_sdks_retry(tmp_path):
             except ClientError as e:
                 codes.append(e.response["Error"]["Code"])
 
-        threads = [threading.Thread(target=once, args=(1, start_together)) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        for _ in range(3):  # a loaded machine may serialise one burst's arrivals: try another
+            threads = [threading.Thread(target=once, args=(1, start_together)) for _ in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if "ThrottlingException" in codes:
+                break
         assert "ThrottlingException" in codes and "ok" in codes and set(codes) <= {"ok", "ThrottlingException"}
         codes.clear()
         threads = [threading.Thread(target=once, args=(10,)) for _ in range(3)]
