@@ -82,6 +82,8 @@ def parse_args(argv):
         ap.error("--prefix: letters, digits and _.-: only (a user id's characters), at most 100")
     if args.min_faces < 1 or not 0 < args.threshold < 100:
         ap.error("--min-faces must be >= 1 and --threshold between 0 and 100")
+    if args.workers < 1:
+        ap.error("--workers must be at least 1")
     return args
 
 
@@ -108,6 +110,8 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     unassigned as free ones); no other face is read beyond its vector and owner."""
     started = time.time()
     users = store.users(collection_id)
+    users.finish_grouping()  # what a killed run left half applied
+    drop_stale_scratch(join(store.uri, "_scratch"))
     faces, x = store.faces_and_vectors(collection_id, FACE_COLUMNS)
     face_ids, user_ids = faces.column("face_id"), faces.column("user_id")
     owner = user_ids.to_numpy(zero_copy_only=False)
@@ -157,14 +161,7 @@ def group(store: CollectionStore, collection_id: str, settings: GroupSettings, p
     touched -= set(gone)
     stats = {u: (len(members[u]), x[members[u]].mean(0, dtype=np.float64).astype(np.float32).tolist())
              for u in touched}
-    with users.lock:
-        if made:
-            users.create([{"user_id": u, "origin": "auto"} for u in made])
-        users.set_owners(changed)
-        if gone:
-            users.delete(gone)
-        users.set_stats(stats)
-        users.set_unassigned(face_ids.filter(pa.array(free & no_one(all_owner))))
+    users.apply_grouping(made, changed, gone, stats, face_ids.filter(pa.array(free & no_one(all_owner))))
 
     origin.update((u, "auto") for u in made)
     means = {u: np.asarray(v, np.float32) for u, v in zip(known.column("user_id").to_pylist(),
@@ -218,7 +215,6 @@ def graph_on_beam(x: np.ndarray, queries: np.ndarray, settings: GroupSettings,
     part = partition(x, settings.cell_size, settings.probe)
     is_query = np.zeros(len(x), bool)
     is_query[queries] = True
-    drop_stale_scratch(join(graph.store, "_scratch"))
     scratch = join(graph.store, "_scratch", f"group-{launcher.new_run_id()}")
     try:
         batches = write_scratch(scratch, x, part, is_query)

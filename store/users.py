@@ -2,7 +2,9 @@
 faces' descriptors as its match vector), the faces table's ``user_id`` column (the one record
 of which face belongs to whom) and a table of the changes made by hand.
 
-Also the faces the last grouping run left to no one ("__a"), so the next run knows which are new.
+Also the faces the last grouping run left to no one ("__a"), so the next run knows which are new,
+and the changes of a grouping run being applied (STORE/_grouping/<users table>.parquet): a run
+writes them whole, then applies them, so a run killed between its writes is finished by the next.
 Table names derive from the collection id with a prefix no collection table has ("__u", "__e", "__a"),
 so no collection id can collide with them.
 """
@@ -11,16 +13,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import threading
 from collections import defaultdict
 
+import fsspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from facelake.models.grouping import means_by_label
 from facelake.schemas.collections import UNASSIGNED, USER_EDITS, USERS
 
 from .sql import quoted
+from .tables import join, remove, replace_parquet
 
 # faces whose owner one update sets: with the B-tree on face_id, Lance looks up each face within a
 # 300 MB memory budget, which 950,000 faces at once (a first grouping of 1M) exceeded
@@ -63,6 +70,7 @@ class UserStore:
         for name in (self.users_name, self.edits_name, self.unassigned_name):
             if self.store.open_if_there(name) is not None:
                 self.store.db.drop_table(name)
+        remove(self.grouping_path())
 
     # --- users ---------------------------------------------------------------------------------
     def get(self, user_ids: list[str]) -> dict[str, dict]:
@@ -171,6 +179,72 @@ class UserStore:
         table = self.store.open_if_there(self.unassigned_name)
         if table is not None and face_ids:
             table.delete(f"face_id IN ({quoted(face_ids)})")
+
+    # --- a grouping run's changes, applied as one ------------------------------------------------
+    def grouping_path(self) -> str:
+        return join(self.store.uri, "_grouping", f"{self.users_name}.parquet")
+
+    def apply_grouping(self, made: list[str], owners: dict[str, str | None], gone: list[str],
+                       stats: dict[str, tuple[int, list[float] | None]], unassigned: pa.Array) -> None:
+        """A grouping run's changes: the persons it made, each face's new owner, the persons it
+        removed, the touched persons' counts and means, and the faces it left to no one. They are
+        written whole first (one file, replaced in one step), then applied, each step idempotent,
+        then the file goes; a run killed on the way leaves the file, which ``finish_grouping``
+        (called by the next run) applies again, so no reader is left with half a regrouping for
+        longer than that."""
+        vector = pa.list_(pa.float32())  # not fixed-size: Parquet reads back a null one as too short
+        parts = [pa.table({"face_id": pa.array(list(owners), pa.string()),
+                           "user_id": pa.array(list(owners.values()), pa.string())}),
+                 pa.table({"face_id": unassigned.cast(pa.string()), "user_id": pa.nulls(len(unassigned), pa.string())}),
+                 pa.table({"user_id": pa.array(list(stats), pa.string()),
+                           "face_count": pa.array([n for n, _ in stats.values()], pa.int64()),
+                           "vector": pa.array([v for _, v in stats.values()], vector)})]
+        kinds = ["owner", "unassigned", "stats"]
+        plan = pa.concat_tables([t.append_column("kind", pa.array([k] * len(t), pa.string()))
+                                 for k, t in zip(kinds, parts)], promote_options="default")
+        plan = plan.replace_schema_metadata({"made": json.dumps(made), "gone": json.dumps(gone)})
+        replace_parquet(plan, self.grouping_path())
+        self._apply(plan)
+
+    def finish_grouping(self) -> bool:
+        """Apply what a killed grouping run left written and unapplied; whether there was any."""
+        fs, path = fsspec.core.url_to_fs(self.grouping_path())
+        if not fs.exists(path):
+            return False
+        with fs.open(path, "rb") as f:
+            plan = pq.read_table(f)
+        # what a person did by hand since that run is kept: faces edited by hand, users no longer
+        # automatic (deleted, or made by hand) are left alone
+        made = json.loads((plan.schema.metadata or {}).get(b"made", b"[]"))
+        edited = pc.is_in(plan.column("face_id"), value_set=self.edits().column("face_id").combine_chunks())
+        foreign = pc.and_(pc.is_valid(plan.column("user_id")),
+                          pc.invert(pc.is_in(plan.column("user_id"), value_set=pa.array(self.auto_users() + made, pa.string()))))
+        keep = pc.invert(pc.and_(pc.equal(plan.column("kind"), "owner"), pc.fill_null(pc.or_(edited, foreign), False)))
+        self._apply(plan.filter(keep).replace_schema_metadata(plan.schema.metadata))
+        return True
+
+    def auto_users(self) -> list[str]:
+        users = self.all(["user_id", "origin"])
+        return [u for u, o in zip(users.column("user_id").to_pylist(), users.column("origin").to_pylist()) if o == "auto"]
+
+    def _apply(self, plan: pa.Table) -> None:
+        meta = plan.schema.metadata or {}
+        made, gone = json.loads(meta.get(b"made", b"[]")), json.loads(meta.get(b"gone", b"[]"))
+        part = {k: plan.filter(pc.equal(plan.column("kind"), k)) for k in ("owner", "unassigned", "stats")}
+        with self.lock:
+            have = set(self.get(made))
+            if len(have) < len(made):
+                self.create([{"user_id": u, "origin": "auto"} for u in made if u not in have])
+            owners = part["owner"]
+            self.set_owners(dict(zip(owners.column("face_id").to_pylist(), owners.column("user_id").to_pylist())))
+            if gone:
+                self.delete(gone)
+            stats = part["stats"]
+            self.set_stats({u: (n, v) for u, n, v in zip(stats.column("user_id").to_pylist(),
+                                                         stats.column("face_count").to_pylist(),
+                                                         stats.column("vector").to_pylist())})
+            self.set_unassigned(part["unassigned"].column("face_id").combine_chunks())
+        remove(self.grouping_path())
 
     # --- hand edits ----------------------------------------------------------------------------
     def record_edits(self, face_ids: list[str], user_id: str, action: str) -> None:

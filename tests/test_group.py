@@ -261,3 +261,94 @@ def test_scratch_a_killed_run_left_goes_a_day_later(tmp_path):
     now = dt.datetime(2026, 12, 3, 13, tzinfo=dt.timezone.utc)
     assert drop_stale_scratch(str(root), now) == ["group-20261201T000000Z-aaaaaa"]
     assert sorted(p.name for p in root.iterdir()) == ["group-20261203T120000Z-bbbbbb", "notes"]
+
+
+@pytest.mark.parametrize("step", ["create", "set_owners", "set_stats", "set_unassigned"])
+def test_a_run_killed_while_applying_its_changes_is_finished_by_the_next(tmp_path, monkeypatch, step):
+    """A grouping run writes its changes whole before applying any; killed at any write (here:
+    between two owner updates, or before the counts, or before the unassigned list), the next
+    run applies the rest, and the collection ends as an uninterrupted run leaves it."""
+    import shutil
+
+    from facelake.store import users as user_store
+
+    uri = str(tmp_path / "store")
+    facelake.client(store=uri).create_collection(CollectionId="lib")
+    store, rng = CollectionStore(uri), np.random.default_rng(9)
+    for centre in rng.normal(0, 0.07, (4, 128)):
+        add_faces(store, "lib", centre, 6, rng)
+    add_faces(store, "lib", rng.normal(0, 0.07, 128), 1, rng)  # a face left to no one
+    shutil.copytree(uri, tmp_path / "whole")
+    monkeypatch.setattr(user_store, "OWNERS_PER_UPDATE", 5)  # several owner updates: die after the first
+    calls = []
+    real = getattr(user_store.UserStore, step)
+
+    def killed(self, *a, **k):
+        calls.append(step)
+        if len(calls) == (2 if step == "set_owners" else 1):
+            raise SystemExit("killed")
+        return real(self, *a, **k)
+
+    def state(path):
+        users = CollectionStore(path).users("lib")
+        rows = {u["user_id"]: (u["face_count"], np.round(u["vector"], 5).tolist()) for u in users.all().to_pylist()}
+        return owners(facelake.client(store=path), "lib"), rows, sorted(users.unassigned().to_pylist())
+
+    if step == "set_owners":  # one update of 24 owners in chunks of 5: kill the second chunk
+        monkeypatch.setattr(user_store.UserStore, "set_owners", real)
+        original = store.users("lib").faces().__class__.merge_insert
+        def merge(self, *a, **k):
+            calls.append("merge")
+            if len(calls) == 2:
+                raise SystemExit("killed")
+            return original(self, *a, **k)
+        monkeypatch.setattr(store.users("lib").faces().__class__, "merge_insert", merge)
+    else:
+        monkeypatch.setattr(user_store.UserStore, step, killed)
+    with pytest.raises(SystemExit):
+        run(uri)
+    monkeypatch.undo()
+    assert (tmp_path / "store" / "_grouping").exists() and list((tmp_path / "store" / "_grouping").iterdir())
+    assert run(uri)["faces_changed"] == 0  # the next run finished the killed run's changes first
+    run(str(tmp_path / "whole"))
+    assert state(uri) == state(str(tmp_path / "whole"))
+    assert not list((tmp_path / "store" / "_grouping").iterdir())
+
+
+def test_a_killed_runs_changes_leave_alone_what_was_done_by_hand_since(tmp_path, monkeypatch):
+    from facelake.store import users as user_store
+
+    uri = str(tmp_path / "store")
+    client = facelake.client(store=uri)
+    client.create_collection(CollectionId="lib")
+    store, rng = CollectionStore(uri), np.random.default_rng(10)
+    people = [add_faces(store, "lib", centre, 5, rng) for centre in rng.normal(0, 0.07, (2, 128))]
+
+    def killed(self, *a, **k):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(user_store.UserStore, "set_owners", killed)
+    with pytest.raises(SystemExit):
+        run(uri)
+    monkeypatch.undo()
+    client.create_user(CollectionId="lib", UserId="alice")
+    client.associate_faces(CollectionId="lib", UserId="alice", FaceIds=people[0][:2], UserMatchThreshold=0)
+    run(uri)
+    owner = owners(client, "lib")
+    assert [owner[f] for f in people[0][:2]] == ["alice", "alice"]
+    assert len({owner[f] for f in people[0][2:]}) == 1 and owner[people[0][2]].startswith("person-")
+    assert client.describe_collection(CollectionId="lib")["UserCount"] == 3
+
+
+def test_a_hand_made_user_holding_two_people_is_suggested_for_a_split_not_split(tmp_path):
+    uri = str(tmp_path / "store")
+    client = facelake.client(store=uri)
+    client.create_collection(CollectionId="lib")
+    store, rng = CollectionStore(uri), np.random.default_rng(11)
+    a, b = (add_faces(store, "lib", centre, 4, rng) for centre in rng.normal(0, 0.07, (2, 128)))
+    client.create_user(CollectionId="lib", UserId="family")
+    client.associate_faces(CollectionId="lib", UserId="family", FaceIds=a + b, UserMatchThreshold=0)
+    grouped = group.group(CollectionStore(uri), "lib", group.GroupSettings())
+    assert [(s["kind"], s["user_id"], s["face_count"]) for s in grouped.tables["suggestions"].to_pylist()] == [
+        ("split", "family", 8)]
+    assert set(owners(client, "lib").values()) == {"family"}  # suggested, not done
