@@ -1,7 +1,7 @@
 """A face collection at scale: search latency, recall@10 against exact search, index build, memory.
 
     python benchmarks/collection_scale.py ../../shared/eval [--faces 1000000] [--queries 200] [--join 10000]
-        [--sweep NPROBES:EF:REFINE,...] [--rows-per-partition N]
+        [--sweep NPROBES:EF:REFINE,...] [--profile] [--rows-per-partition N]
 
 Vectors: the real descriptors of every face in deepface/ and dlib_faces/, plus synthetic
 vectors drawn from a Gaussian with the real vectors' mean and covariance, up to --faces.
@@ -61,6 +61,42 @@ def rows(vectors: np.ndarray, start: int) -> pa.Table:
         "captured_at": pa.nulls(n, COLLECTION_FACES.field("captured_at").type)}, schema=COLLECTION_FACES)
 
 
+def profile(store: CollectionStore, queries: np.ndarray) -> None:
+    """Where a search's time goes, the variants taking turns on each query (SEARCH_SETTINGS):
+    store.nearest (what SearchFaces calls), LanceDB's query on a table opened per search (what
+    store.nearest did before 2026-12-06), Lance with the table kept open and every column, with
+    face_id alone, and with no column (the index search and re-rank alone)."""
+    from facelake.store.collections import FACE_FIELDS, vector_indexed
+
+    s = SEARCH_SETTINGS
+    nn = lambda q: {"column": "vector", "q": q, "k": 10, "nprobes": s["nprobes"], "ef": s["ef"],
+                    "refine_factor": s["refine"]}
+
+    def lancedb_query(q):
+        table = store.table("scale")
+        query = table.search(q).metric("l2").limit(10)
+        if vector_indexed(table):
+            query = query.nprobes(s["nprobes"]).ef(s["ef"]).refine_factor(s["refine"])
+        return query.select([*FACE_FIELDS, "_distance"]).to_list()
+
+    ds = store.dataset("scale")
+    variants = {
+        "store.nearest (SearchFaces)": lambda q: store.nearest("scale", q, 10, max_distance=10.0),
+        "LanceDB query, table opened per search (before)": lancedb_query,
+        "Lance, dataset kept open, every column": lambda q: ds.to_table(columns=[*FACE_FIELDS, "_distance"], nearest=nn(q)),
+        "Lance, face_id only": lambda q: ds.to_table(columns=["face_id", "_distance"], nearest=nn(q)),
+        "Lance, no column (index search and re-rank)": lambda q: ds.to_table(columns=["_distance"], nearest=nn(q)),
+    }
+    lat = {name: [] for name in variants}
+    for q in queries:
+        for name, f in variants.items():
+            t = time.perf_counter()
+            f(q)
+            lat[name].append((time.perf_counter() - t) * 1000)
+    for name, ms in lat.items():
+        print(f"profile {name}: p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("eval_dir", type=Path)
@@ -68,6 +104,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--join", type=int, default=10_000)
     ap.add_argument("--sweep", default="", help="extra search settings to try, e.g. 12:128:0,16:160:2 (nprobes:ef:refine)")
+    ap.add_argument("--profile", action="store_true",
+                    help="also time, query by query in turn, the parts of a search and the LanceDB query used before 2026-12-06")
     ap.add_argument("--rows-per-partition", type=int, help="the index's IVF partition size (default: INDEX_SETTINGS')")
     args = ap.parse_args()
     if args.rows_per_partition:
@@ -111,6 +149,8 @@ def main() -> None:
             print(f"search {setting} (k=10, {len(queries)} queries): p50 {np.percentile(lat[i], 50):.1f} ms, "
                   f"p99 {np.percentile(lat[i], 99):.1f} ms, recall@10 {recall[i].mean():.3f}")
         SEARCH_SETTINGS.update(settings[0])
+        if args.profile:
+            profile(store, queries)
         joinq = data[rng.choice(len(data), args.join, replace=False)]
         t = time.perf_counter()
         n_pairs = sum(len(p) for p in pairs_within(joinq, data, 0.6))

@@ -56,7 +56,7 @@ INDEX_REFRESH_FACES = 10_000  # an existing index is brought up to date every th
 REQUEST_TOKEN_HOURS = 24
 REQUESTS_PURGE_EVERY = 1000
 INDEX_SETTINGS = {"rows_per_partition": 65_536, "m": 16, "ef_construction": 150}
-SEARCH_SETTINGS = {"nprobes": 8, "ef": 64, "refine": 2}  # at 1M: p50 8 ms, recall@10 0.98 (BENCHMARKS.md)
+SEARCH_SETTINGS = {"nprobes": 8, "ef": 64, "refine": 2}  # at 1M: p50 7 ms, recall@10 0.97-0.98 (BENCHMARKS.md)
 ANN_SCRATCH_MIN_FACES = 5000  # compare-libraries --ann: below this an exact scan of B is as fast
 
 # --- video (Rekognition's limits: 10 GB, 6 hours) --------------------------------------------------

@@ -80,6 +80,10 @@ def collection_face_id(collection_id: str, content_sha256: str, external_image_i
     return stable_uuid(f"face:{collection_id}:{content_sha256}:{external_image_id or ''}:{face_index}:{model_version}")
 
 
+# the columns face_from_row reads (a search reads only these: each column costs a read per face found)
+FACE_COLUMNS = ["face_id", "bounding_box", "image_id", "confidence", "model_version", "external_image_id", "user_id"]
+
+
 def face_from_row(row: dict) -> dict:
     """Rekognition's Face for a stored face."""
     bb = row["bounding_box"]

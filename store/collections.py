@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS, REQUESTS
+from facelake.schemas.collections import COLLECTION_FACES, COLLECTIONS, FACE_COLUMNS, REQUESTS
 from facelake.settings import (
     ANN_SCRATCH_MIN_FACES, INDEX_MIN_FACES, INDEX_REFRESH_FACES, INDEX_SETTINGS, REQUEST_TOKEN_HOURS,
     REQUESTS_PURGE_EVERY, SEARCH_SETTINGS)
@@ -54,35 +54,34 @@ def default_store() -> str:
 
 
 def vector_indexed(table) -> bool:
-    """Whether a face table has its ANN index (on ``vector``; a collection also gets a scalar
-    index on face_id)."""
+    """Whether a face table (a LanceDB table, or the Lance dataset searches read) has its ANN
+    index (on ``vector``; a collection also gets a scalar index on face_id)."""
+    if hasattr(table, "describe_indices"):  # a Lance dataset
+        return any(list(index.field_names) == ["vector"] for index in table.describe_indices())
     return any(index.columns == ["vector"] for index in table.list_indices())
 
 
-def vector_query(table, vector: np.ndarray, k: int, indexed: bool | None = None):
-    """A k-nearest (euclidean) query on a LanceDB table, with SEARCH_SETTINGS when it has an index."""
-    query = table.search(np.asarray(vector, np.float32)).metric("l2").limit(k)
-    if vector_indexed(table) if indexed is None else indexed:
+def nearest_rows(dataset, vector: np.ndarray, k: int, max_distance: float, indexed: bool | None = None,
+                 exclude: str | None = None, columns: list[str] = FACE_FIELDS) -> list[tuple[dict, float]]:
+    """Up to k rows of a face table's Lance dataset within max_distance (euclidean) of vector,
+    nearest first, as (row, distance), with these columns (each costs a read per row found; the
+    vector, 512 bytes a row, is left out unless asked for); ``exclude``: a face_id left out;
+    ``indexed``: whether it has its ANN index (asked if None), searched with SEARCH_SETTINGS.
+
+    Searched through Lance directly: LanceDB's query layer added ~1.7 ms to a 4.7 ms search
+    (BENCHMARKS.md, "Search at 1M faces")."""
+    nearest = {"column": "vector", "q": np.asarray(vector, np.float32), "k": k}
+    if vector_indexed(dataset) if indexed is None else indexed:
         refine = SEARCH_SETTINGS.get("refine") or 1
         # HNSW needs ef >= the candidates it returns: k, times the re-rank factor
-        query = query.nprobes(SEARCH_SETTINGS["nprobes"]).ef(max(SEARCH_SETTINGS["ef"], k * refine))
+        nearest.update(nprobes=SEARCH_SETTINGS["nprobes"], ef=max(SEARCH_SETTINGS["ef"], k * refine))
         if refine > 1:  # re-rank refine x k candidates on the full vectors
-            query = query.refine_factor(refine)
-    return query
-
-
-def nearest_rows(table, vector: np.ndarray, k: int, max_distance: float, indexed: bool | None = None,
-                 exclude: str | None = None, columns: list[str] = FACE_FIELDS) -> list[tuple[dict, float]]:
-    """Up to k rows of a LanceDB face table within max_distance (euclidean) of vector, nearest
-    first, as (row, distance), with these columns (each costs a read per row found; the vector,
-    512 bytes a row, is left out unless asked for); ``exclude``: a face_id left out; ``indexed``
-    as vector_query's."""
-    query = vector_query(table, vector, k, indexed).select([*columns, "_distance"])
-    if exclude:
-        query = query.where(f"face_id != {quoted([exclude])}", prefilter=True)
+            nearest["refine_factor"] = refine
+    found = dataset.to_table(columns=[*columns, "_distance"], nearest=nearest, prefilter=bool(exclude),
+                             filter=f"face_id != {quoted([exclude])}" if exclude else None)
     out = []
-    for row in query.to_list():
-        d = float(np.sqrt(max(row.pop("_distance"), 0.0)))  # LanceDB's l2 is squared
+    for row in found.to_pylist():
+        d = float(np.sqrt(max(row.pop("_distance"), 0.0)))  # Lance's l2 is squared
         if d <= max_distance:
             out.append((row, d))
     return out
@@ -121,6 +120,8 @@ class CollectionStore:
             Path(self.uri).mkdir(parents=True, exist_ok=True)
         self.db = connect(self.uri)
         self._current: set[str] = set()  # collection tables known to have every COLLECTION_FACES column
+        self._datasets: dict[str, str] = {}  # collection table -> its Lance dataset's URI
+        self._session = None  # Lance's caches (opened indices, metadata), shared by this store's searches
 
     # --- collections -------------------------------------------------------------------------
     def _tables(self) -> set[str]:
@@ -307,9 +308,28 @@ class CollectionStore:
         return found
 
     def nearest(self, collection_id: str, vector: np.ndarray, k: int, max_distance: float,
-                exclude: str | None = None) -> list[tuple[dict, float]]:
-        """Up to k faces within max_distance (euclidean) of vector, nearest first."""
-        return nearest_rows(self.table(collection_id), vector, k, max_distance, exclude=exclude)
+                exclude: str | None = None, columns: list[str] = FACE_COLUMNS) -> list[tuple[dict, float]]:
+        """Up to k faces within max_distance (euclidean) of vector, nearest first, with these
+        columns (by default those of Rekognition's Face)."""
+        return nearest_rows(self.dataset(collection_id), vector, k, max_distance, exclude=exclude, columns=columns)
+
+    def dataset(self, collection_id: str):
+        """The collection's Lance dataset at its newest version, for searching. Opened with this
+        store's Lance session, so the ANN index is read from storage once, not at every open
+        (an open without it cost ~45 ms at 200k faces, with it ~0.1 ms)."""
+        import lance
+
+        name = table_name(collection_id)
+        if name not in self._datasets:
+            self._datasets[name] = self.table(collection_id).to_lance().uri
+        if self._session is None:
+            self._session = lance.Session()
+        try:
+            return lance.dataset(self._datasets[name], session=self._session,
+                                 storage_options=storage_options(self.uri) or None)
+        except Exception:  # gone since: table() says so as for any other call
+            del self._datasets[name]
+            return self.table(collection_id).to_lance()
 
     def ensure_index(self, collection_id: str, force: bool = False) -> bool:
         """Build the ANN index if the collection has grown past INDEX_MIN_FACES (or ``force``),
@@ -364,6 +384,6 @@ def build_scratch_table(b_files: list[str], uri: str) -> None:
 
 
 def open_scratch_table(uri: str):
-    """The table build_scratch_table wrote, and whether it has an ANN index."""
-    table = connect(uri).open_table("b")
-    return table, vector_indexed(table)
+    """The Lance dataset of the table build_scratch_table wrote, and whether it has an ANN index."""
+    dataset = connect(uri).open_table("b").to_lance()
+    return dataset, vector_indexed(dataset)

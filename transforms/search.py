@@ -21,7 +21,7 @@ class SearchCollection(beam.DoFn):
 
     def setup(self):
         # opened, and asked whether it has an ANN index, once per worker rather than per face
-        self.table = CollectionStore(self.store).table(self.collection_id)
+        self.table = CollectionStore(self.store).table(self.collection_id).to_lance()
         self.indexed = vector_indexed(self.table)
 
     def process(self, faces: list[dict]):

@@ -153,7 +153,7 @@ class StitchVideo(_Reporting):
         super().setup()
         self.table = self.indexed = None
         if self.plan.search:
-            self.table = CollectionStore(self.plan.search["store"]).table(self.plan.search["collection_id"])
+            self.table = CollectionStore(self.plan.search["store"]).table(self.plan.search["collection_id"]).to_lance()
             self.indexed = vector_indexed(self.table)
 
     def process(self, element):
