@@ -45,7 +45,7 @@ from facelake.models.grouping import GroupSettings, cluster, exact_neighbours, k
 from facelake.schemas.rekognition import distance_for_similarity, similarity
 from facelake.schemas.tables import CAPTURED_AT
 from facelake.store.collections import CollectionStore
-from facelake.store.tables import join, remove, replace_parquet
+from facelake.store.tables import absolute, join, remove, replace_parquet
 from facelake.transforms.grouping import CellNeighbours, drop_stale_scratch, read_graph, write_scratch
 
 from . import launcher
@@ -215,7 +215,7 @@ def graph_on_beam(x: np.ndarray, queries: np.ndarray, settings: GroupSettings,
     part = partition(x, settings.cell_size, settings.probe)
     is_query = np.zeros(len(x), bool)
     is_query[queries] = True
-    scratch = join(graph.store, "_scratch", f"group-{launcher.new_run_id()}")
+    scratch = join(absolute(graph.store), "_scratch", f"group-{launcher.new_run_id()}")
     try:
         batches = write_scratch(scratch, x, part, is_query)
         with beam.Pipeline(options=options) as p:
@@ -223,7 +223,7 @@ def graph_on_beam(x: np.ndarray, queries: np.ndarray, settings: GroupSettings,
              | "Neighbours" >> beam.ParDo(CellNeighbours(scratch, settings.neighbours)))
         slot = np.full(len(x), -1, np.int64)
         slot[queries] = np.arange(len(queries))
-        return read_graph(scratch, part, len(queries), slot, settings.neighbours)
+        return read_graph(scratch, part, len(queries), slot, settings.neighbours, len(batches))
     finally:
         remove(scratch)
 

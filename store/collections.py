@@ -328,7 +328,7 @@ class CollectionStore:
             return lance.dataset(self._datasets[name], session=self._session,
                                  storage_options=storage_options(self.uri) or None)
         except Exception:  # gone since: table() says so as for any other call
-            del self._datasets[name]
+            self._datasets.pop(name, None)
             return self.table(collection_id).to_lance()
 
     def ensure_index(self, collection_id: str, force: bool = False) -> bool:

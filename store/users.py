@@ -126,13 +126,14 @@ class UserStore:
             if update.num_rows >= REFRESH_AFTER_OWNERS:
                 self.store.index_new_face_ids(table)
 
-    def refresh(self, user_ids: set[str]) -> None:
-        """Recount the faces and recompute the match vector (the mean descriptor) of these users."""
+    def refresh(self, user_ids: set[str], all_faces: bool = False) -> None:
+        """Recount the faces and recompute the match vector (the mean descriptor) of these users
+        (``all_faces``: by reading every owned face, for many users, rather than naming them)."""
         if not user_ids:
             return
         ids = sorted(user_ids)
-        faces = (self.faces().search().select(["user_id", "vector"]).where(f"user_id IN ({quoted(ids)})")
-                 .limit(None).to_arrow())
+        where = "user_id IS NOT NULL" if all_faces else f"user_id IN ({quoted(ids)})"
+        faces = self.faces().search().select(["user_id", "vector"]).where(where).limit(None).to_arrow()
         stats = match_vectors(faces)
         self.set_stats({u: stats.get(u, (0, None)) for u in ids})
 
@@ -186,25 +187,25 @@ class UserStore:
 
     def apply_grouping(self, made: list[str], owners: dict[str, str | None], gone: list[str],
                        stats: dict[str, tuple[int, list[float] | None]], unassigned: pa.Array) -> None:
-        """A grouping run's changes: the persons it made, each face's new owner, the persons it
-        removed, the touched persons' counts and means, and the faces it left to no one. They are
-        written whole first (one file, replaced in one step), then applied, each step idempotent,
-        then the file goes; a run killed on the way leaves the file, which ``finish_grouping``
-        (called by the next run) applies again, so no reader is left with half a regrouping for
-        longer than that."""
+        """A grouping run's changes. The persons it made are created first; the rest (each face's
+        new owner, the persons it removed, the touched persons' counts and means) is written whole
+        (one file, replaced in one step), applied, each step idempotent, and the file removed; then
+        the faces it left to no one are recorded. A run killed while applying leaves the file,
+        which ``finish_grouping`` (called by the next run) applies again; killed before it, a run
+        leaves only empty persons, which the next run removes; killed before the last step, it
+        leaves the previous list of faces left to no one, so the next run groups those faces again."""
+        if made:
+            with self.lock:
+                self.create([{"user_id": u, "origin": "auto"} for u in made])
         vector = pa.list_(pa.float32())  # not fixed-size: Parquet reads back a null one as too short
-        parts = [pa.table({"face_id": pa.array(list(owners), pa.string()),
-                           "user_id": pa.array(list(owners.values()), pa.string())}),
-                 pa.table({"face_id": unassigned.cast(pa.string()), "user_id": pa.nulls(len(unassigned), pa.string())}),
-                 pa.table({"user_id": pa.array(list(stats), pa.string()),
-                           "face_count": pa.array([n for n, _ in stats.values()], pa.int64()),
-                           "vector": pa.array([v for _, v in stats.values()], vector)})]
-        kinds = ["owner", "unassigned", "stats"]
-        plan = pa.concat_tables([t.append_column("kind", pa.array([k] * len(t), pa.string()))
-                                 for k, t in zip(kinds, parts)], promote_options="default")
-        plan = plan.replace_schema_metadata({"made": json.dumps(made), "gone": json.dumps(gone)})
+        plan = pa.table({"face_id": pa.array(list(owners) + [None] * len(stats), pa.string()),
+                         "user_id": pa.array(list(owners.values()) + list(stats), pa.string()),
+                         "face_count": pa.array([None] * len(owners) + [n for n, _ in stats.values()], pa.int64()),
+                         "vector": pa.array([None] * len(owners) + [v for _, v in stats.values()], vector)})
+        plan = plan.replace_schema_metadata({"gone": json.dumps(gone)})
         replace_parquet(plan, self.grouping_path())
-        self._apply(plan)
+        self._apply(plan, replay=False)
+        self.set_unassigned(unassigned)
 
     def finish_grouping(self) -> bool:
         """Apply what a killed grouping run left written and unapplied; whether there was any."""
@@ -212,39 +213,43 @@ class UserStore:
         if not fs.exists(path):
             return False
         with fs.open(path, "rb") as f:
-            plan = pq.read_table(f)
-        # what a person did by hand since that run is kept: faces edited by hand, users no longer
-        # automatic (deleted, or made by hand) are left alone
-        made = json.loads((plan.schema.metadata or {}).get(b"made", b"[]"))
-        edited = pc.is_in(plan.column("face_id"), value_set=self.edits().column("face_id").combine_chunks())
-        foreign = pc.and_(pc.is_valid(plan.column("user_id")),
-                          pc.invert(pc.is_in(plan.column("user_id"), value_set=pa.array(self.auto_users() + made, pa.string()))))
-        keep = pc.invert(pc.and_(pc.equal(plan.column("kind"), "owner"), pc.fill_null(pc.or_(edited, foreign), False)))
-        self._apply(plan.filter(keep).replace_schema_metadata(plan.schema.metadata))
+            self._apply(pq.read_table(f), replay=True)
         return True
 
-    def auto_users(self) -> list[str]:
-        users = self.all(["user_id", "origin"])
-        return [u for u, o in zip(users.column("user_id").to_pylist(), users.column("origin").to_pylist()) if o == "auto"]
-
-    def _apply(self, plan: pa.Table) -> None:
-        meta = plan.schema.metadata or {}
-        made, gone = json.loads(meta.get(b"made", b"[]")), json.loads(meta.get(b"gone", b"[]"))
-        part = {k: plan.filter(pc.equal(plan.column("kind"), k)) for k in ("owner", "unassigned", "stats")}
+    def _apply(self, plan: pa.Table, replay: bool) -> None:
+        """Apply a grouping run's changes (rows with a face_id: a face's new owner; the others: a
+        person's count and mean), keeping what was done by hand since the run read the collection:
+        faces edited by hand, users no longer automatic (deleted, or made by hand), persons given
+        faces by hand. A replay recounts the persons from their faces instead of taking the
+        run's counts and means, which may have gone stale."""
+        gone = json.loads((plan.schema.metadata or {}).get(b"gone", b"[]"))
+        owner_rows = plan.filter(pc.is_valid(plan.column("face_id")))
+        stat_rows = plan.filter(pc.is_null(plan.column("face_id")))
         with self.lock:
-            have = set(self.get(made))
-            if len(have) < len(made):
-                self.create([{"user_id": u, "origin": "auto"} for u in made if u not in have])
-            owners = part["owner"]
-            self.set_owners(dict(zip(owners.column("face_id").to_pylist(), owners.column("user_id").to_pylist())))
-            if gone:
-                self.delete(gone)
-            stats = part["stats"]
-            self.set_stats({u: (n, v) for u, n, v in zip(stats.column("user_id").to_pylist(),
-                                                         stats.column("face_count").to_pylist(),
-                                                         stats.column("vector").to_pylist())})
-            self.set_unassigned(part["unassigned"].column("face_id").combine_chunks())
+            users = self.all(["user_id", "origin"])
+            autos = users.filter(pc.equal(users.column("origin"), "auto")).column("user_id").combine_chunks()
+            auto = set(autos.to_pylist())
+            edited = pc.is_in(owner_rows.column("face_id"), value_set=self.edits().column("face_id").combine_chunks())
+            foreign = pc.and_(pc.is_valid(owner_rows.column("user_id")),
+                              pc.invert(pc.is_in(owner_rows.column("user_id"), value_set=autos)))
+            owner_rows = owner_rows.filter(pc.invert(pc.or_(edited, foreign)))
+            self.set_owners(dict(zip(owner_rows.column("face_id").to_pylist(), owner_rows.column("user_id").to_pylist())))
+            held = set(self.holding(gone))
+            self.delete([u for u in gone if u in auto and u not in held])
+            if replay:
+                self.refresh(set(stat_rows.column("user_id").to_pylist()) & auto, all_faces=True)
+            else:
+                self.set_stats({u: (n, v) for u, n, v in zip(stat_rows.column("user_id").to_pylist(),
+                                                             stat_rows.column("face_count").to_pylist(),
+                                                             stat_rows.column("vector").to_pylist())})
         remove(self.grouping_path())
+
+    def holding(self, user_ids: list[str]) -> list[str]:
+        """Those of these users that own at least one face."""
+        if not user_ids:
+            return []
+        rows = self.faces().search().select(["user_id"]).where(f"user_id IN ({quoted(user_ids)})").limit(None).to_arrow()
+        return pc.unique(rows.column("user_id")).to_pylist()
 
     # --- hand edits ----------------------------------------------------------------------------
     def record_edits(self, face_ids: list[str], user_id: str, action: str) -> None:

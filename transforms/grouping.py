@@ -56,14 +56,17 @@ def write_scratch(scratch: str, x: np.ndarray, part: Partition, is_query: np.nda
     buf = io.BytesIO()
     np.savez(buf, bounds=part.bounds, near=part.near, is_query=is_query[part.order], dim=x.shape[1])
     fs.pipe_file(f"{path}/cells.npz", buf.getvalue())
-    batches, first, faces = [], 0, 0
+    batches, first, faces, held = [], 0, 0, 0
     counted = np.r_[0, np.cumsum(is_query[part.order])]
     asked = counted[part.bounds[1:]] - counted[part.bounds[:-1]]  # queries per cell
+    size = np.diff(part.bounds)
     for c in range(part.cells):
-        faces += int(asked[c])
-        if faces >= FACES_PER_BATCH or c == part.cells - 1:
+        faces, held = faces + int(asked[c]), held + int(size[c])
+        # a batch ends at FACES_PER_BATCH queries, or at 4x that many faces of its own cells (few
+        # queries spread over many cells: a few new faces among many)
+        if faces >= FACES_PER_BATCH or held >= 4 * FACES_PER_BATCH or c == part.cells - 1:
             batches.append((len(batches), first, c + 1))
-            first, faces = c + 1, 0
+            first, faces, held = c + 1, 0, 0
     return batches
 
 
@@ -114,14 +117,17 @@ class CellNeighbours(beam.DoFn):
         yield number
 
 
-def read_graph(scratch: str, part: Partition, n_queries: int, slot: np.ndarray, k: int,
+def read_graph(scratch: str, part: Partition, n_queries: int, slot: np.ndarray, k: int, batches: int,
                ) -> tuple[np.ndarray, np.ndarray]:
-    """The batches' files assembled: for each query (``slot``: a row of x -> its query number,
+    """The ``batches`` files assembled: for each query (``slot``: a row of x -> its query number,
     -1 for none), the rows of x of its neighbours (int32, -1 for none) and their distances."""
     fs, path = fsspec.core.url_to_fs(scratch)
     idx = np.full((n_queries, k), -1, np.int32)
     dist = np.full((n_queries, k), np.inf, np.float32)
-    for name in sorted(fs.ls(f"{path}/graph", detail=False)):
+    names = sorted(fs.ls(f"{path}/graph", detail=False))
+    if len(names) != batches:
+        raise RuntimeError(f"the graph has {len(names)} of its {batches} parts in {scratch}: the Beam run lost some")
+    for name in names:
         with fs.open(name, "rb") as f:
             part_file = np.load(io.BytesIO(f.read()))
             rows = slot[part.order[part_file["pos"]]]
