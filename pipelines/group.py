@@ -357,6 +357,7 @@ def contact_sheet(path: str, grouped: Grouped, max_persons: int = 40, per_person
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    launcher.pipeline_options(args.beam_args, args.workers)  # Beam's options checked now, though few runs need them
     store = CollectionStore(args.store)
     if not store.exists(args.collection):
         print(f"facelake group: collection {args.collection} does not exist in {store.uri}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import os
 import shutil
@@ -56,6 +57,8 @@ def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
         raise ValueError("--workers must be at least 1")
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
+    if standard.runner in LOCAL_RUNNERS:
+        refuse_unknown(options, beam_args)
     if standard.runner in (None, "DirectRunner"):
         standard.runner = "FnApiRunner"
     if workers > 1:
@@ -66,6 +69,22 @@ def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
         direct.direct_num_workers = workers
         direct.direct_running_mode = "multi_threading"
     return options
+
+
+def refuse_unknown(options: PipelineOptions, beam_args: list[str]) -> None:
+    """Refuse an argument that is neither the command's nor one of Beam's options (a misspelt
+    --treshold would otherwise be handed to Beam, which drops it with a line in the log). Only
+    on local runners: a portable runner forwards options Beam's Python SDK does not know (a Flink
+    job server's own) to the runner, which may know them."""
+    parsers = []
+    options.get_all_options(add_extra_args_fn=parsers.append)  # Beam's parser of every option it knows
+    _, unknown = parsers[0].parse_known_args(beam_args)
+    if unknown:
+        known = [o for action in parsers[0]._actions for o in action.option_strings]
+        near = difflib.get_close_matches(unknown[0].split("=", 1)[0], known, n=1)
+        hint = f" (a Beam option is close: {near[0]})" if near else ""
+        raise ValueError(f"unrecognised argument {unknown[0]}: neither this command's nor one of Beam's "
+                         f"options{hint}; see --help")
 
 
 def check_endpoints(options: PipelineOptions) -> None:

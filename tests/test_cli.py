@@ -39,6 +39,10 @@ def test_bad_files_and_arguments_fail_with_one_line(tmp_path):
         (("compare-faces", str(SAMPLES / "cat.jpg"), str(SAMPLES / "astronaut.jpg")), 1, "no face"),
         (("detect-faces", str(SAMPLES / "astronaut.jpg"), "--attributes", "NOPE"), 1, "Value 'NOPE' at 'attributes.1.member'"),
         (("frobnicate",), 2, "invalid choice"),
+        # a misspelt option is refused, not handed to Beam to drop (local runs)
+        (("detect", str(SAMPLES), "--output", str(tmp_path / "o"), "--treshold", "3"), 1, "unrecognised argument --treshold"),
+        (("detect", str(SAMPLES), "--output", str(tmp_path / "o"), "--runer=FnApiRunner"), 1, "close: --runner"),
+        (("group", "--collection", "lib", "--store", str(tmp_path / "s"), "--threshhold", "90"), 1, "unrecognised argument"),
     ]
     for args, code, message in cases:
         r = run(*args)
