@@ -45,6 +45,7 @@ from facelake.models.grouping import GroupSettings, cluster, exact_neighbours, k
 from facelake.schemas.rekognition import distance_for_similarity, similarity
 from facelake.schemas.tables import CAPTURED_AT
 from facelake.store.collections import CollectionStore
+from facelake.store.commit import Lease
 from facelake.store.tables import absolute, join, remove, replace_parquet
 from facelake.transforms.grouping import CellNeighbours, drop_stale_scratch, read_graph, write_scratch
 
@@ -102,6 +103,14 @@ EXACT_PAIRS = 4_000_000_000
 
 def group(store: CollectionStore, collection_id: str, settings: GroupSettings, prefix: str = "person-",
           rebuild: bool = False, beam_args: list[str] | None = None, workers: int = 1) -> Grouped:
+    """Group the collection's faces and store the persons (``regroup``), holding the collection's
+    grouping lease: a second run on it meanwhile is refused."""
+    with Lease(store.users(collection_id).grouping_folder(), f"group-{launcher.new_run_id()}"):
+        return regroup(store, collection_id, settings, prefix, rebuild, beam_args, workers)
+
+
+def regroup(store: CollectionStore, collection_id: str, settings: GroupSettings, prefix: str = "person-",
+            rebuild: bool = False, beam_args: list[str] | None = None, workers: int = 1) -> Grouped:
     """Group the collection's faces and store the persons.
 
     The faces grouped are the queries: on ``--rebuild`` (or the first run) every face not held by

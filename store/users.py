@@ -182,8 +182,12 @@ class UserStore:
             table.delete(f"face_id IN ({quoted(face_ids)})")
 
     # --- a grouping run's changes, applied as one ------------------------------------------------
+    def grouping_folder(self) -> str:
+        """Where a grouping run keeps its lease (store.commit.Lease): one run at a time per collection."""
+        return join(self.store.uri, "_grouping", self.users_name)
+
     def grouping_path(self) -> str:
-        return join(self.store.uri, "_grouping", f"{self.users_name}.parquet")
+        return f"{self.grouping_folder()}.parquet"
 
     def apply_grouping(self, made: list[str], owners: dict[str, str | None], gone: list[str],
                        stats: dict[str, tuple[int, list[float] | None]], unassigned: pa.Array) -> None:

@@ -360,3 +360,16 @@ def test_a_hand_made_user_holding_two_people_is_suggested_for_a_split_not_split(
     assert [(s["kind"], s["user_id"], s["face_count"]) for s in grouped.tables["suggestions"].to_pylist()] == [
         ("split", "family", 8)]
     assert set(owners(client, "lib").values()) == {"family"}  # suggested, not done
+
+
+def test_a_second_run_on_the_same_collection_meanwhile_is_refused(tmp_path):
+    from facelake.store.commit import Lease, LeaseHeldError
+
+    uri = str(tmp_path / "store")
+    facelake.client(store=uri).create_collection(CollectionId="lib")
+    store, rng = CollectionStore(uri), np.random.default_rng(12)
+    add_faces(store, "lib", rng.normal(0, 0.07, 128), 4, rng)
+    with Lease(store.users("lib").grouping_folder(), "group-running"):  # a run holds it (this live process)
+        with pytest.raises(LeaseHeldError, match="group-running"):
+            run(uri)
+    assert run(uri)["persons"] == 1  # released: the next run goes ahead
