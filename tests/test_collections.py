@@ -204,6 +204,9 @@ def test_a_store_on_s3(s3_server, astronaut_bytes, tmp_path):
     summary = index.run([str(lib), "--collection", "s3c", "--store", "s3://facestore/store", "--no-progress"])
     assert summary["collection"]["inserted"] == 1
     assert client.describe_collection(CollectionId="s3c")["FaceCount"] == 1
+    # the same client searches the newest version: the face the job wrote, not the one deleted
+    found = client.search_faces_by_image(CollectionId="s3c", Image=img(astronaut_bytes))["FaceMatches"]
+    assert len(found) == 1 and found[0]["Face"]["FaceId"] != face and found[0]["Face"]["ExternalImageId"] == "me.jpg"
 
 
 def test_search_keeps_working_while_the_index_is_built(tmp_path):
