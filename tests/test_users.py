@@ -197,3 +197,27 @@ def test_a_token_is_honoured_for_its_window_then_forgotten_and_purged(tmp_path, 
     kept = CollectionStore(store).open_if_there(collections.REQUESTS_TABLE)
     assert sorted(r["key"] for r in kept.to_arrow().to_pylist()) == ["CreateUser:token-old", "DeleteUser:token-purge"]
     assert all(r["at"] > long_ago for r in kept.to_arrow().to_pylist()) and len(kept.list_versions()) == 1
+
+
+def test_search_users_by_image_skips_faces_below_the_quality_filter_with_their_reasons(tmp_path):
+    """The largest face is blurred: with QualityFilter HIGH the sharp smaller face is searched and
+    the blurred one is listed with LOW_SHARPNESS; with NONE the largest is searched."""
+    import io
+
+    from PIL import Image, ImageFilter
+
+    astronaut = Image.open(SAMPLES / "astronaut.jpg").convert("RGB")
+    canvas = Image.new("RGB", (1280, 640), "white")
+    canvas.paste(astronaut.resize((640, 640)).filter(ImageFilter.GaussianBlur(3)), (0, 0))
+    canvas.paste(astronaut.resize((384, 384)), (700, 100))
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=95)
+    client = facelake.client(store=str(tmp_path / "store"))
+    client.create_collection(CollectionId="q")
+    high = checked("SearchUsersByImage", client.search_users_by_image(
+        CollectionId="q", Image={"Bytes": buf.getvalue()}, QualityFilter="HIGH"))
+    assert [u["Reasons"] for u in high["UnsearchedFaces"]] == [["LOW_SHARPNESS"]]
+    assert high["SearchedFace"]["FaceDetail"]["BoundingBox"]["Left"] > 0.5  # the sharp face, on the right
+    none = client.search_users_by_image(CollectionId="q", Image={"Bytes": buf.getvalue()})
+    assert [u["Reasons"] for u in none["UnsearchedFaces"]] == [["FACE_NOT_LARGEST"]]
+    assert none["SearchedFace"]["FaceDetail"]["BoundingBox"]["Left"] < 0.5
