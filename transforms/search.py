@@ -21,13 +21,13 @@ class SearchCollection(beam.DoFn):
 
     def setup(self):
         # opened, and asked whether it has an ANN index, once per worker rather than per face
-        self.table = CollectionStore(self.store).table(self.collection_id).to_lance()
-        self.indexed = vector_indexed(self.table)
+        self.dataset = CollectionStore(self.store).dataset(self.collection_id)
+        self.indexed = vector_indexed(self.dataset)
 
     def process(self, faces: list[dict]):
         limit = distance_for_similarity(self.threshold)
         for face in faces:
-            hits = nearest_rows(self.table, np.asarray(face["embedding"], np.float32), self.max_matches, limit,
+            hits = nearest_rows(self.dataset, np.asarray(face["embedding"], np.float32), self.max_matches, limit,
                                 self.indexed)
             for rank, (row, d) in enumerate(hits, 1):
                 beam.metrics.Metrics.counter("facelake", "matches").inc()
@@ -75,12 +75,12 @@ class PairsAgainstANN(beam.DoFn):
         self.same, self.run_id = same_library, run_id
 
     def setup(self):
-        self.table, self.indexed = open_scratch_table(self.ann_uri)
+        self.dataset, self.indexed = open_scratch_table(self.ann_uri)
 
     def process(self, faces: list[dict]):
         limit = distance_for_similarity(self.threshold)
         for a in faces:
-            for row, d in nearest_rows(self.table, a["embedding"], self.max_matches, limit, self.indexed,
+            for row, d in nearest_rows(self.dataset, a["embedding"], self.max_matches, limit, self.indexed,
                                        columns=["face_id", "uri"]):
                 if self.same and a["face_id"] >= row["face_id"]:
                     continue

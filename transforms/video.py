@@ -151,10 +151,10 @@ class StitchVideo(_Reporting):
 
     def setup(self):
         super().setup()
-        self.table = self.indexed = None
+        self.dataset = self.indexed = None
         if self.plan.search:
-            self.table = CollectionStore(self.plan.search["store"]).table(self.plan.search["collection_id"]).to_lance()
-            self.indexed = vector_indexed(self.table)
+            self.dataset = CollectionStore(self.plan.search["store"]).dataset(self.plan.search["collection_id"])
+            self.indexed = vector_indexed(self.dataset)
 
     def process(self, element):
         uri, parts = element
@@ -192,13 +192,13 @@ class StitchVideo(_Reporting):
             index = track(np.array([f for f, _, _ in faces]), boxes, vectors, cut_frames, float(rate),
                           self.plan.tracking)
             persons = int(index.max()) + 1
-            known = self._persons_matches(vectors, index, persons) if self.table is not None else None
+            known = self._persons_matches(vectors, index, persons) if self.dataset is not None else None
             for (frame, detail, vec), person in zip(faces, index):
                 row = video_face_row(detail, video_id=rec.video_id, uri=uri, frame=frame, rate=rate,
                                      person_index=int(person), embedding=vec, run_id=self.run_id,
                                      model_versions=self.versions)
                 yield beam.pvalue.TaggedOutput("video_faces", row)
-                if self.table is not None:
+                if self.dataset is not None:
                     yield beam.pvalue.TaggedOutput("video_matches", self._matches(row, vec, known[int(person)]))
         _count("videos")
         _count("video_faces", len(faces))
@@ -238,7 +238,7 @@ class StitchVideo(_Reporting):
         limit = distance_for_similarity(s["threshold"])
         out = []
         for p in range(persons):
-            hits = nearest_rows(self.table, vectors[index == p].mean(axis=0), s["max_matches"], limit, self.indexed,
+            hits = nearest_rows(self.dataset, vectors[index == p].mean(axis=0), s["max_matches"], limit, self.indexed,
                                 columns=[*FACE_FIELDS, "vector"])
             best = min((d for _, d in hits), default=0.0)
             kept = [row for row, d in hits if d <= best + PERSON_MATCH_MARGIN]
