@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -12,6 +13,23 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def photos(folder: Path) -> list[Path]:
+    """The photos directly in ``folder``, by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def photo_library(photos: list[Path], count: int, folder: Path) -> list[Path]:
+    """``count`` photos copied into ``folder`` (made), the given ones repeated in turn."""
+    folder.mkdir(parents=True)
+    files = [folder / f"{i:05d}-{photos[i % len(photos)].name}" for i in range(count)]
+    for i, dst in enumerate(files):
+        shutil.copyfile(photos[i % len(photos)], dst)
+    return files
 
 
 def machine() -> str:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from common import machine
+from common import machine, photo_library, photos
 
 STAGES = [  # (stage, test on (file, function name)); the first that matches takes the function
     ("model calls (onnxruntime)", lambda f, n: "onnxruntime" in n or "/onnxruntime/" in f),
@@ -43,13 +42,11 @@ def main() -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
-    photos = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    originals = photos(args.folder)
+    n = len(originals) * args.repeat
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp, "photos")
-        for r in range(args.repeat):
-            (src / str(r)).mkdir(parents=True)
-            for p in photos:
-                shutil.copy(p, src / str(r) / p.name)
+        photo_library(originals, n, src)
         profile = cProfile.Profile()
         start = time.perf_counter()
         profile.enable()
@@ -65,7 +62,6 @@ def main() -> None:
         stage = next(s for s, test in STAGES if test(file, name))
         spent[stage] += tottime
     total = sum(spent.values())
-    n = len(photos) * args.repeat
     print(f"# facelake detect, {n} photos, one worker, under cProfile ({machine()}): {wall:.2f} s wall, "
           f"{total:.2f} s profiled")
     print("\n| stage | s | share | ms a photo |\n|---|---|---|---|")

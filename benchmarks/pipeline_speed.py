@@ -11,12 +11,11 @@ timed end to end: start-up, matching, reading, analysis and the Parquet commit.
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from common import machine
+from common import machine, photo_library, photos
 
 from facelake.models.analyzer import FaceAnalyzer
 from facelake.models.images import load
@@ -28,16 +27,9 @@ def main() -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--images", type=int, default=500)
     args = ap.parse_args()
-    photos = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     with tempfile.TemporaryDirectory() as tmp:
         lib = Path(tmp) / "library"
-        lib.mkdir()
-        files = []
-        for i in range(args.images):
-            src = photos[i % len(photos)]
-            dst = lib / f"{i:05d}-{src.name}"
-            shutil.copyfile(src, dst)
-            files.append(dst)
+        files = photo_library(photos(args.folder), args.images, lib)
         print(f"# pipeline speed ({machine()}), {len(files)} images from {args.folder}")
 
         analyzer = FaceAnalyzer()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import machine
+from common import machine, photos
 
 from facelake.pipelines import detect, index
 from facelake.store.collections import CollectionStore
@@ -69,8 +69,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="portable-bench-"))
     wheel = local_services.build_wheel(tmp / "wheel")
-    photos = sum(1 for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    print(f"# portable runners ({machine()}), {photos} photos from {args.folder}, medians of {args.rounds} rounds")
+    print(f"# portable runners ({machine()}), {len(photos(args.folder))} photos from {args.folder}, medians of {args.rounds} rounds")
     with local_services.running(args.worker_env.resolve(), tmp) as ports:
         runners = {"FnApiRunner, 1 worker": [], "FnApiRunner, --workers 2": ["--workers", "2"],
                    "PortableRunner (Python job service)": local_services.job_options("PortableRunner", ports, wheel),

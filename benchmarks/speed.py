@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from common import machine
+from common import machine, photos
 
 from facelake.models.analyzer import FaceAnalyzer
 from facelake.models.images import load
@@ -30,7 +30,7 @@ def main() -> None:
     if labelled.exists():
         files = [args.folder / line.split(",")[0] for line in labelled.read_text().splitlines()[1:]]
     else:
-        files = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        files = photos(args.folder)
     files = files * args.repeat
     analyzer = FaceAnalyzer()
     analyzer.analyze(load(str(files[0])))  # load the models outside the clock

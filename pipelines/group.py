@@ -83,8 +83,6 @@ def parse_args(argv):
         ap.error("--prefix: letters, digits and _.-: only (a user id's characters), at most 100")
     if args.min_faces < 1 or not 0 < args.threshold < 100:
         ap.error("--min-faces must be >= 1 and --threshold between 0 and 100")
-    if args.workers < 1:
-        ap.error("--workers must be at least 1")
     return args
 
 
@@ -366,7 +364,7 @@ def contact_sheet(path: str, grouped: Grouped, max_persons: int = 40, per_person
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    launcher.pipeline_options(args.beam_args, args.workers)  # Beam's options checked now, though few runs need them
+    launcher.pipeline_options(args.beam_args, args.workers)  # --workers and Beam's options checked now, though few runs need Beam
     store = CollectionStore(args.store)
     if not store.exists(args.collection):
         print(f"facelake group: collection {args.collection} does not exist in {store.uri}", file=sys.stderr)

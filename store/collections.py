@@ -321,16 +321,16 @@ class CollectionStore:
         import lance
 
         name = table_name(collection_id)
-        if name not in self._datasets:
-            self._datasets[name] = self.table(collection_id).to_lance().uri
         if self._session is None:
             self._session = lance.Session()
-        try:
-            return lance.dataset(self._datasets[name], session=self._session,
-                                 storage_options=storage_options(self.uri) or None)
-        except Exception:  # gone since: table() says so as for any other call
-            self._datasets.pop(name, None)
-            return self.table(collection_id).to_lance()
+        options = storage_options(self.uri) or None
+        if name in self._datasets:
+            try:
+                return lance.dataset(self._datasets[name], session=self._session, storage_options=options)
+            except Exception:  # dropped since: table() below says so as for any other call
+                self._datasets.pop(name, None)
+        uri = self._datasets[name] = self.table(collection_id).to_lance().uri
+        return lance.dataset(uri, session=self._session, storage_options=options)
 
     def ensure_index(self, collection_id: str, force: bool = False) -> bool:
         """Build the ANN index if the collection has grown past INDEX_MIN_FACES (or ``force``),
